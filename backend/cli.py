@@ -1,0 +1,44 @@
+"""Command-line entry point: ``python -m backend <command> ...``.
+
+Each capability registers its own sub-commands through an ``add_commands(subparsers)`` function in the module
+listed in ``COMMAND_MODULES``; a command's handler returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# module -> its sub-commands; imported lazily so `--help` does not pay for torch.
+COMMAND_MODULES = (
+    "backend.bodymodels.cli",  # bodymodel info | export-rig
+    "backend.server.cli",  # serve
+    "backend.fitting.cli",  # estimate
+    "backend.avatar.cli",  # avatar train | eval | render | export-onnx
+    "backend.demo",  # demo
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description="SMPLpix Studio backend")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # capability not installed in this checkout
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return int(args.handler(args) or 0)
