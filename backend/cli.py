@@ -17,7 +17,6 @@ COMMAND_MODULES = (
     "backend.server.cli",  # serve
     "backend.fitting.cli",  # estimate
     "backend.avatar.cli",  # avatar train | eval | render | export-onnx
-    "backend.demo",  # demo
 )
 
 
