@@ -1,0 +1,105 @@
+"""Job kinds the server can run, and the context a job function receives.
+
+A job function has the signature ``fn(params: dict, ctx: JobContext) -> dict[str, str | Path]``: it reads its
+JSON parameters, writes its outputs into ``ctx.job_dir``, reports progress with ``ctx.progress(...)``, calls
+``ctx.check_cancelled()`` between steps (batches), and returns ``{role: path}`` of the files it wrote. A problem the
+user can fix is raised as :class:`JobError` with a message that says how.
+
+Capabilities register their kinds with :func:`register_job` when their module is imported; the server imports the
+modules named in :data:`JOB_MODULES` (and :data:`TEST_JOB_MODULES` when test jobs are enabled), skipping those that
+are not present in this checkout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# module -> job kinds it registers on import
+JOB_MODULES = (
+    "backend.jobs.build_body",  # build_body
+    "backend.jobs.memory",  # free_memory
+    "backend.fitting.jobs",  # estimate
+    "backend.avatar.jobs",  # train_avatar, render_avatar
+)
+TEST_JOB_MODULES = ("backend.jobs.testing",)  # count, fail (only with SMPLPIX_TEST_JOBS=1)
+
+
+class JobError(Exception):
+    """A job failed for a reason the user can fix; the message says what and how."""
+
+
+class JobCancelled(Exception):
+    """Raised by :meth:`JobContext.check_cancelled` once the job's owner asked to cancel it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobContext:
+    """What a running job may use. ``device`` is ``"cpu"`` or ``"cuda"`` (resolved by the server)."""
+
+    job_id: str
+    job_dir: Path
+    device: str
+    _report: Callable[[str, int, int, str], None]
+    _cancel: threading.Event
+
+    def progress(self, stage: str, done: int = 0, total: int = 0, message: str = "") -> None:
+        """Report ``done`` of ``total`` steps (0: unknown) of ``stage``; also a cancellation point."""
+        self._report(str(stage), max(0, int(done)), max(0, int(total)), str(message))
+        self.check_cancelled()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled(self.job_id)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+JobFn = Callable[[dict, JobContext], dict]
+_JOBS: dict[str, JobFn] = {}
+_LOCK = threading.Lock()
+
+
+def register_job(kind: str, fn: JobFn) -> JobFn:
+    """Make ``kind`` runnable by the server; re-registering the same function is a no-op."""
+    with _LOCK:
+        if kind in _JOBS and _JOBS[kind] is not fn:
+            log.warning("job kind %r re-registered (%s replaces %s)", kind, fn, _JOBS[kind])
+        _JOBS[kind] = fn
+    return fn
+
+
+def unregister_job(kind: str) -> None:
+    with _LOCK:
+        _JOBS.pop(kind, None)
+
+
+def get_job(kind: str) -> JobFn | None:
+    with _LOCK:
+        return _JOBS.get(kind)
+
+
+def registered_kinds() -> tuple[str, ...]:
+    with _LOCK:
+        return tuple(sorted(_JOBS))
+
+
+def load_job_modules(modules: tuple[str, ...] = JOB_MODULES, test_jobs: bool = False) -> tuple[str, ...]:
+    """Import the capability modules that register job kinds; absent ones are skipped. Returns the kinds."""
+    for name in modules + (TEST_JOB_MODULES if test_jobs else ()):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                log.info("job module %s is not in this checkout; its jobs are unavailable", name)
+                continue
+            raise
+    return registered_kinds()

@@ -1,0 +1,1 @@
+"""The backend's local job server: the process the add-on starts and talks to over ``blender_addon.ipc``."""
