@@ -1,0 +1,49 @@
+"""Body models behind one interface (:class:`~backend.bodymodels.base.BodyModel`): Anny (default, embedded) and
+the SMPL family (SMPL-X, SMPL+H, SMPL, FLAME, MANO) from a user model folder.
+
+    model = load_body_model("anny")                                # offline, no files needed
+    model = load_body_model("smplx", model_dir="~/models", gender="female", num_betas=16)
+    out = model(model.zero_pose(batch=8))                          # BodyOutput(vertices, joints)
+    model.rig_spec().save("rig.npz")                               # for the Blender add-on
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from backend.bodymodels.base import BodyModel, BodyOutput
+
+MODEL_NAMES = ("anny", "smplx", "smplh", "smpl", "flame", "mano")
+SMPL_FAMILY = ("smplx", "smplh", "smpl", "flame", "mano")
+
+
+def load_body_model(name: str = "anny", model_dir: str | os.PathLike | None = None, gender: str = "neutral",
+                    num_betas: int = 10, num_expression: int = 10, device: str | torch.device = "cpu",
+                    **opts) -> BodyModel:
+    """Build a body model.
+
+    name: one of :data:`MODEL_NAMES`. model_dir: folder (or file) with the SMPL-family model file; else
+    ``$SMPLPIX_MODEL_DIR`` or ``opts['preference_dir']`` (the add-on preference) are searched.
+    gender: 'neutral' | 'male' | 'female' (MANO: 'right' | 'left', or opts['side']).
+    num_betas / num_expression: SMPL-family coefficient counts (Anny: 6 phenotype offsets, 52 facial actions).
+    opts: Anny: ``phenotype={'gender': 0.3, ...}``, ``dtype``; SMPL family: ``dtype``, ``preference_dir``, ``side``.
+    A missing or bad model file raises :class:`models.registry.ModelFileError` with the fix.
+    """
+    if name not in MODEL_NAMES:
+        from models.registry import ModelFileError
+
+        raise ModelFileError(f"unknown body model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if name == "anny":
+        from backend.bodymodels.anny_model import AnnyBodyModel
+
+        return AnnyBodyModel(phenotype=opts.get("phenotype"), device=device,
+                             dtype=opts.get("dtype", torch.float32))
+    from backend.bodymodels.smplx_family import SMPLFamilyModel
+
+    return SMPLFamilyModel.from_folder(name, model_dir=model_dir, gender=gender, num_betas=num_betas,
+                                       num_expression=num_expression, device=device, **opts)
+
+
+__all__ = ["MODEL_NAMES", "SMPL_FAMILY", "BodyModel", "BodyOutput", "load_body_model"]
