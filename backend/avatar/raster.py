@@ -1,0 +1,211 @@
+"""A pure-torch triangle rasterizer (CPU and CUDA, no OpenGL) for the SMPLpix input images.
+
+Pixel convention (OpenCV): pixel ``(x, y)`` has its centre at the continuous image coordinate ``(x, y)`` and covers
+``[x - 0.5, x + 0.5)``; a camera point ``X`` projects to ``u = K X / X_z``. Rasterization samples pixel centres.
+
+Method: every face is binned to the integer pixel centres of its screen bounding box; for each (face, pixel)
+candidate the edge functions decide coverage, the perspective-correct depth is packed with the face index into one
+int64 key (depth in the high bits) and a ``scatter_reduce(amin)`` keeps the nearest face per pixel (a z-buffer in one
+vectorised pass). Barycentrics are then recomputed only for the winning face of each covered pixel.
+Anti-aliasing is by supersampling: render at ``s`` times the size and box-filter; the coverage is the mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+_FACE_BITS = 32
+_DEPTH_LEVELS = (1 << 30) - 1
+_NO_HIT = torch.iinfo(torch.int64).max
+
+
+@dataclasses.dataclass(frozen=True)
+class Fragments:
+    """Per-pixel rasterization result for a batch of B meshes at H x W samples.
+
+    face: (B, H, W) int64 index into the mesh's faces, -1 where no face covers the pixel centre.
+    bary: (B, H, W, 3) perspective-correct barycentric weights of the face's three vertices (0 where no face).
+    depth: (B, H, W) camera-space z in metres of the visible surface (0 where no face).
+    """
+
+    face: torch.Tensor
+    bary: torch.Tensor
+    depth: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """(B, H, W) bool: a face covers the pixel centre."""
+        return self.face >= 0
+
+
+def project(vertices: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World points to camera space and pixels.
+
+    vertices (B, V, 3) metres, world; K (B, 3, 3) pixels; R (B, 3, 3), t (B, 3) world -> camera (OpenCV axes).
+    Returns (cam (B, V, 3) metres, screen (B, V, 3) = pixel x, pixel y, camera z).
+    """
+    cam = torch.einsum("bij,bvj->bvi", R, vertices) + t[:, None, :]
+    z = cam[..., 2:3]
+    safe_z = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
+    uv = torch.einsum("bij,bvj->bvi", K[:, :2, :2], cam[..., :2] / safe_z) + K[:, None, :2, 2]
+    return cam, torch.cat([uv, z], dim=-1)
+
+
+def scale_intrinsics(K: torch.Tensor, scale: float) -> torch.Tensor:
+    """Intrinsics (..., 3, 3) for an image resampled by ``scale`` (pixel centres stay pixel centres)."""
+    K = K.clone()
+    K[..., 0, 0] *= scale
+    K[..., 1, 1] *= scale
+    K[..., 0, 1] *= scale
+    K[..., 0, 2] = (K[..., 0, 2] + 0.5) * scale - 0.5
+    K[..., 1, 2] = (K[..., 1, 2] + 0.5) * scale - 0.5
+    return K
+
+
+def _edge_weights(v0, v1, v2, px, py):
+    """Screen-space barycentrics of points (px, py) in triangles (v0, v1, v2) given as (N, 2+) tensors."""
+    x0, y0, x1, y1, x2, y2 = v0[:, 0], v0[:, 1], v1[:, 0], v1[:, 1], v2[:, 0], v2[:, 1]
+    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    w0 = (x1 - px) * (y2 - py) - (x2 - px) * (y1 - py)
+    w1 = (x2 - px) * (y0 - py) - (x0 - px) * (y2 - py)
+    w2 = (x0 - px) * (y1 - py) - (x1 - px) * (y0 - py)
+    inv = 1.0 / torch.where(area.abs() < 1e-12, torch.ones_like(area), area)
+    return torch.stack([w0 * inv, w1 * inv, w2 * inv], dim=-1)
+
+
+def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, near: float = 1e-3,
+              max_pairs: int = 1 << 22) -> Fragments:
+    """Rasterize B meshes sharing ``faces``.
+
+    screen (B, V, 3): pixel x, pixel y, camera z (metres, > 0 in front); faces (F, 3) int64.
+    Faces with a vertex closer than ``near`` are dropped (no clipping). Both windings are drawn.
+    ``max_pairs`` bounds the (face, pixel) candidates processed at once (memory ~ 60 bytes each).
+    """
+    device = screen.device
+    B, V, _ = screen.shape
+    faces = faces.to(device=device, dtype=torch.int64)
+    nf = faces.shape[0]
+    tri = screen.float()[:, faces]  # (B, F, 3 corners, 3)
+    tri = tri.reshape(B * nf, 3, 3)
+    z = tri[..., 2]
+    lo = tri[..., :2].amin(dim=1)
+    hi = tri[..., :2].amax(dim=1)
+    x0 = torch.ceil(lo[:, 0]).clamp(min=0).long()
+    y0 = torch.ceil(lo[:, 1]).clamp(min=0).long()
+    x1 = torch.floor(hi[:, 0]).clamp(max=width - 1).long()
+    y1 = torch.floor(hi[:, 1]).clamp(max=height - 1).long()
+    area = ((tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1])
+            - (tri[:, 2, 0] - tri[:, 0, 0]) * (tri[:, 1, 1] - tri[:, 0, 1]))
+    ok = (z.amin(dim=1) > near) & (x1 >= x0) & (y1 >= y0) & (area.abs() > 1e-12) & torch.isfinite(tri).all(dim=(1, 2))
+    cand = torch.nonzero(ok).squeeze(1)
+    zbuf = torch.full((B * height * width,), _NO_HIT, dtype=torch.int64, device=device)
+    if cand.numel():
+        zvis = z[cand]
+        zmin, zmax = float(zvis.min()), float(zvis.max())
+        zscale = _DEPTH_LEVELS / max(zmax - zmin, 1e-6)
+        bw = (x1 - x0 + 1)[cand]
+        counts = bw * (y1 - y0 + 1)[cand]
+        ends = torch.cumsum(counts, 0)
+        start = 0
+        total = int(ends[-1])
+        # Process the candidate faces in chunks of at most max_pairs (face, pixel) pairs.
+        bounds = torch.searchsorted(ends, torch.arange(max_pairs, total + max_pairs, max_pairs, device=device),
+                                    right=True).tolist()
+        for stop in bounds:
+            stop = max(stop, start + 1)
+            if start >= cand.numel():
+                break
+            idx = cand[start:stop]
+            cnt = counts[start:stop]
+            local_face = torch.repeat_interleave(torch.arange(idx.numel(), device=device), cnt)
+            offs = torch.cumsum(cnt, 0) - cnt
+            k = torch.arange(local_face.numel(), device=device) - offs[local_face]
+            f = idx[local_face]
+            w = bw[start:stop][local_face]
+            px = x0[f] + k % w
+            py = y0[f] + k // w
+            t = tri[f]
+            bary = _edge_weights(t[:, 0], t[:, 1], t[:, 2], px.float(), py.float())
+            inside = (bary >= 0).all(dim=-1)
+            bary, f, px, py, t = bary[inside], f[inside], px[inside], py[inside], t[inside]
+            inv_z = (bary / t[..., 2]).sum(dim=-1)
+            depth = 1.0 / inv_z
+            q = ((depth - zmin) * zscale).clamp(0, _DEPTH_LEVELS).long()
+            key = (q << _FACE_BITS) | f
+            b = f // nf
+            pix = (b * height + py) * width + px
+            zbuf.scatter_reduce_(0, pix, key, reduce="amin")
+            start = stop
+    hit = zbuf != _NO_HIT
+    gface = torch.where(hit, zbuf & ((1 << _FACE_BITS) - 1), torch.zeros_like(zbuf))
+    face = torch.where(hit, gface % nf, torch.full_like(zbuf, -1))
+    bary = torch.zeros(B * height * width, 3, device=device)
+    depth = torch.zeros(B * height * width, device=device)
+    pidx = torch.nonzero(hit).squeeze(1)
+    if pidx.numel():
+        t = tri[gface[pidx]]
+        px = (pidx % width).float()
+        py = ((pidx // width) % height).float()
+        l = _edge_weights(t[:, 0], t[:, 1], t[:, 2], px, py).clamp(min=0)
+        pc = l / t[..., 2]
+        s = pc.sum(dim=-1, keepdim=True)
+        bary[pidx] = pc / s
+        depth[pidx] = 1.0 / s.squeeze(-1)
+    return Fragments(face=face.view(B, height, width), bary=bary.view(B, height, width, 3),
+                     depth=depth.view(B, height, width))
+
+
+def interpolate(frags: Fragments, faces: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+    """Interpolate per-vertex attributes (B, V, C) or (V, C) at each pixel -> (B, C, H, W); zero off the mesh."""
+    B, H, W = frags.face.shape
+    if attributes.dim() == 2:
+        attributes = attributes.unsqueeze(0).expand(B, -1, -1)
+    attributes = attributes.to(frags.bary.device, torch.float32)
+    C = attributes.shape[-1]
+    faces = faces.to(frags.face.device, torch.int64)
+    out = torch.zeros(B, H * W, C, device=frags.bary.device)
+    fb = frags.face.view(B, -1)
+    bb = frags.bary.view(B, -1, 3)
+    for i in range(B):  # one gather per mesh keeps memory at (pixels, 3, C)
+        sel = torch.nonzero(fb[i] >= 0).squeeze(1)
+        if sel.numel() == 0:
+            continue
+        corner = attributes[i][faces[fb[i, sel]]]  # (N, 3, C)
+        out[i, sel] = (corner * bb[i, sel].unsqueeze(-1)).sum(dim=1)
+    return out.permute(0, 2, 1).reshape(B, C, H, W)
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals (B, V, 3) of meshes (B, V, 3)."""
+    faces = faces.to(vertices.device, torch.int64)
+    v = vertices[:, faces]  # (B, F, 3, 3)
+    fn = torch.cross(v[:, :, 1] - v[:, :, 0], v[:, :, 2] - v[:, :, 0], dim=-1)
+    n = torch.zeros_like(vertices)
+    for c in range(3):
+        n.index_add_(1, faces[:, c], fn)
+    return F.normalize(n, dim=-1, eps=1e-12)
+
+
+def render_channels(cam_vertices: torch.Tensor, K: torch.Tensor, faces: torch.Tensor, height: int, width: int,
+                    attributes: torch.Tensor, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anti-aliased attribute image of camera-space meshes.
+
+    cam_vertices (B, V, 3) metres in camera space; K (B, 3, 3) intrinsics for an image of ``width`` x ``height``;
+    attributes (B, V, C) or (V, C). Returns (image (B, C, H, W) premultiplied by coverage, coverage (B, 1, H, W) in
+    [0, 1]). ``supersample`` s renders s x s samples per pixel and averages them.
+    """
+    s = int(supersample)
+    Ks = scale_intrinsics(K.float(), s)
+    z = cam_vertices[..., 2:3]
+    safe_z = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
+    uv = torch.einsum("bij,bvj->bvi", Ks[:, :2, :2], cam_vertices[..., :2] / safe_z) + Ks[:, None, :2, 2]
+    frags = rasterize(torch.cat([uv, z], dim=-1), faces, height * s, width * s)
+    img = interpolate(frags, faces, attributes)
+    cov = frags.mask.float().unsqueeze(1)
+    if s > 1:
+        img = F.avg_pool2d(img, s)
+        cov = F.avg_pool2d(cov, s)
+    return img, cov

@@ -1,0 +1,270 @@
+"""Training the avatar UNet on a dataset folder, with resumable checkpoints, progress and cancel."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.avatar.dataset import AvatarData, load_dataset
+from backend.avatar.losses import VGGPerceptual, psnr, ssim, ssim_map
+from backend.avatar.unet import AvatarUNet, UNetConfig
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """steps: optimiser steps in total (a resumed run continues up to this); batch: images per step; lr: Adam
+    learning rate (cosine decay to 5 %); l1/ssim/mask/vgg: loss weights (vgg needs ``vgg_weights``, a local file);
+    fg_weight: extra L1 weight inside the person mask; bg_random: probability of a random background colour
+    (otherwise black); shift/scale: random affine jitter (fraction of the image / relative zoom) applied to input
+    and target together; amp: mixed precision on CUDA; eval_every/ckpt_every: in steps."""
+
+    steps: int = 2000
+    batch: int = 8
+    lr: float = 2e-3
+    base: int = 32
+    depth: int = 4
+    l1: float = 1.0
+    ssim: float = 0.2
+    mask: float = 0.1
+    vgg: float = 0.0
+    vgg_weights: str = ""
+    fg_weight: float = 2.0
+    bg_random: float = 0.8
+    shift: float = 0.04
+    scale: float = 0.08
+    amp: bool = True
+    seed: int = 0
+    eval_every: int = 250
+    ckpt_every: int = 250
+    log_every: int = 25
+
+
+class Cancelled(RuntimeError):
+    """The job was cancelled between steps."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig, data_meta: dict,
+                    history: list) -> Path:
+    """Atomically write model + optimiser + step + configs to ``path``."""
+    state = {"version": CHECKPOINT_VERSION, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict() if optimizer is not None else None, "step": step,
+             "train_config": dataclasses.asdict(config), "unet_config": dataclasses.asdict(model.config),
+             "data_meta": data_meta, "history": history}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, device="cpu") -> tuple[AvatarUNet, dict]:
+    """The trained network (eval mode) and the raw checkpoint dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no avatar checkpoint; train one with `python -m backend avatar train`.")
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: avatar checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}.")
+    model = AvatarUNet(UNetConfig(**state["unet_config"])).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def compose_input(x: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """Put the background colour bg (B, 3, 1, 1) behind the colour-code channels of inputs x (B, C, H, W)."""
+    cov = x[:, -1:]
+    return torch.cat([x[:, :3] + bg * (1 - cov), x[:, 3:]], 1)
+
+
+def batch_tensors(data: AvatarData, idx: np.ndarray, device) -> tuple[torch.Tensor, ...]:
+    """(inputs (B, C, S, S), frames (B, 3, S, S), person mask (B, 1, S, S), valid (B, 1, S, S)) floats in [0, 1]."""
+    sel = torch.as_tensor(idx, dtype=torch.long)
+    x = data.inputs[sel].to(device).float() / 255
+    y = data.frames[sel].to(device).float() / 255
+    m = data.masks[sel].to(device).float() / 255
+    return x, y, m[:, :1], m[:, 1:2]
+
+
+def augment(x, y, mask, valid, cfg: TrainConfig, gen: torch.Generator):
+    """Random zoom/shift of input and target together, then a random background behind both."""
+    B = x.shape[0]
+    dev = x.device
+    if cfg.shift > 0 or cfg.scale > 0:
+        r = torch.rand(B, 3, generator=gen).to(dev) * 2 - 1
+        s = 1 + cfg.scale * r[:, 0]
+        theta = torch.zeros(B, 2, 3, device=dev)
+        theta[:, 0, 0] = s
+        theta[:, 1, 1] = s
+        theta[:, :, 2] = cfg.shift * 2 * r[:, 1:]
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        both = torch.cat([x, y, mask, valid], 1)
+        both = F.grid_sample(both, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        C = x.shape[1]
+        x, y, mask, valid = both[:, :C], both[:, C:C + 3], both[:, C + 3:C + 4], both[:, C + 4:C + 5]
+    bg = torch.rand(B, 3, 1, 1, generator=gen).to(dev)
+    bg = bg * (torch.rand(B, 1, 1, 1, generator=gen).to(dev) < cfg.bg_random)
+    target = y * mask + bg * (1 - mask)
+    return compose_input(x, bg), target, mask, valid
+
+
+def compute_loss(pred, target, mask, valid, cfg: TrainConfig, vgg=None) -> tuple[torch.Tensor, dict]:
+    rgb, alpha = pred[:, :3].float(), pred[:, 3:4].float()
+    w = valid * (1 + cfg.fg_weight * mask)
+    l1 = ((rgb - target).abs().mean(1, keepdim=True) * w).sum() / w.sum().clamp(min=1)
+    loss = cfg.l1 * l1
+    terms = {"l1": float(l1.detach())}
+    if cfg.ssim > 0:
+        s = (ssim_map(rgb, target).mean(1, keepdim=True) * valid).sum() / valid.sum().clamp(min=1)
+        loss = loss + cfg.ssim * (1 - s)
+        terms["ssim"] = float(s.detach())
+    if cfg.mask > 0:
+        bce = (F.binary_cross_entropy(alpha.clamp(1e-4, 1 - 1e-4), mask, reduction="none") * valid).sum()
+        bce = bce / valid.sum().clamp(min=1)
+        loss = loss + cfg.mask * bce
+        terms["mask"] = float(bce.detach())
+    if vgg is not None and cfg.vgg > 0:
+        p = vgg(rgb * valid, target * valid)
+        loss = loss + cfg.vgg * p
+        terms["vgg"] = float(p.detach())
+    return loss, terms
+
+
+@torch.no_grad()
+def predict(model, x: torch.Tensor, batch: int = 16, amp: bool = False) -> torch.Tensor:
+    """Run the network over inputs (N, C, S, S) (background already composed) in batches -> (N, 4, S, S) float32."""
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for s in range(0, x.shape[0], batch):
+        xb = x[s:s + batch].to(dev)
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=amp and dev.type == "cuda"):
+            out.append(model(xb).float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def evaluate_split(model, data: AvatarData, split: str = "val", batch: int = 16) -> dict:
+    """PSNR/SSIM (dB, [0-1]) of the prediction over a black background against the masked frame, inside the valid
+    region; also over the person mask only ("fg_*") and for the copy-the-input baseline."""
+    idx = data.indices(split)
+    if len(idx) == 0:
+        return {}
+    dev = next(model.parameters()).device
+    res = {"psnr": [], "ssim": [], "fg_psnr": [], "baseline_psnr": []}
+    for s in range(0, len(idx), batch):
+        x, y, m, v = batch_tensors(data, idx[s:s + batch], dev)
+        bg = torch.zeros(x.shape[0], 3, 1, 1, device=dev)
+        out = predict(model, compose_input(x, bg), batch).to(dev)
+        pred = out[:, :3] * out[:, 3:4]  # what the RGBA output looks like over black
+        gt = y * m
+        res["psnr"].append(psnr(pred * v, gt * v))
+        res["ssim"].append(ssim(pred * v, gt * v))
+        res["fg_psnr"].append(psnr(pred, gt, m * v))
+        res["baseline_psnr"].append(psnr(x[:, :3] * v, gt * v))
+    return {k: float(torch.cat(vals).mean()) for k, vals in res.items()} | {"frames": int(len(idx))}
+
+
+def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConfig(), device: str = "auto",
+          resume: bool = True, progress: Callable | None = None, check_cancelled: Callable | None = None) -> Path:
+    """Train (or resume) on ``dataset``; writes ``out_dir/checkpoint.pt`` (latest) and returns its path.
+
+    progress(stage, done, total, message) is called every ``log_every`` steps; check_cancelled() may raise to stop
+    (the latest checkpoint is saved first)."""
+    dev = select_device(device)
+    data = load_dataset(dataset)
+    train_idx = data.indices("train")
+    if len(train_idx) == 0:
+        raise ValueError(f"{dataset}: the dataset has no training frames.")
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    unet_cfg = UNetConfig(in_channels=data.inputs.shape[1], base=cfg.base, depth=cfg.depth)
+    size = data.inputs.shape[-1]
+    if size % (2**cfg.depth):
+        raise ValueError(f"image size {size} is not divisible by 2**depth = {2**cfg.depth}; change --size or --depth.")
+    model = AvatarUNet(unet_cfg).to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    step, history = 0, []
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, history = int(state["step"]), list(state.get("history", []))
+        log.info("resuming %s at step %d", ckpt_path, step)
+    vgg = VGGPerceptual(cfg.vgg_weights).to(dev) if cfg.vgg > 0 else None
+    amp = cfg.amp and dev.type == "cuda"
+    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+    data_meta = dict(data.meta, size=size, in_channels=unet_cfg.in_channels)
+    sched = lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))  # noqa: E731
+    rng = np.random.default_rng(cfg.seed + step)
+    order: list[int] = []
+    t0, seen, start_step = time.time(), 0, step
+    model.train()
+    while step < cfg.steps:
+        if check_cancelled is not None:
+            try:
+                check_cancelled()
+            except BaseException:
+                save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
+                raise
+        if len(order) < cfg.batch:  # shuffled epochs over the training frames
+            order += rng.permutation(train_idx).tolist()
+        idx, order = np.asarray(order[:cfg.batch]), order[cfg.batch:]
+        x, y, m, v = batch_tensors(data, idx, dev)
+        x, target, m, v = augment(x, y, m, v, cfg, gen)
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * sched(step)
+        with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
+            pred = model(x)
+        loss, terms = compute_loss(pred, target, m, v, cfg, vgg)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        seen += len(idx)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rate = seen / max(time.time() - t0, 1e-9)
+            eta = (cfg.steps - step) * cfg.batch / max(rate, 1e-9)
+            msg = (f"step {step}/{cfg.steps} loss {float(loss):.4f} "
+                   + " ".join(f"{k} {v:.4f}" for k, v in terms.items()) + f" | {rate:.1f} img/s, eta {eta:.0f} s")
+            log.info("%s", msg)
+            if progress:
+                progress("train", step, cfg.steps, msg)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            metrics = evaluate_split(model, data, "val")
+            model.train()
+            if metrics:
+                history.append({"step": step, **metrics})
+                log.info("step %d validation: psnr %.2f dB, ssim %.4f (copy-input %.2f dB)", step,
+                         metrics["psnr"], metrics["ssim"], metrics["baseline_psnr"])
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
+    if step == start_step and not ckpt_path.is_file():
+        save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
+    log.info("trained %d steps (%d this run) -> %s", step, step - start_step, ckpt_path)
+    return ckpt_path
