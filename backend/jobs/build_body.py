@@ -5,7 +5,8 @@ Params (JSON):
     model_dir: str | null folder holding the SMPL-family model files (not needed for Anny)
     gender: str           "neutral" (default), "male", "female"
     betas: list[float]    shape coefficients (S,), baked/linear as the model defines; optional
-    phenotype: dict       Anny phenotype values by name (e.g. {"age": 0.5}); optional
+    phenotype: dict       Anny base phenotype values in [0, 1] by name (e.g. {"age": 0.5}); optional
+    (for Anny, betas are offsets from that base phenotype, in RigSpec.param_names order)
 Result files: ``{"rig": <job folder>/rig.npz}``.
 
 Loaded models are cached (Anny takes seconds to build); the ``free_memory`` job drops the cache.
@@ -50,9 +51,6 @@ def parse_params(params: dict) -> dict:
         if not Path(model_dir).is_dir():
             raise JobError(f"build_body: model folder {model_dir} does not exist; set the {model} model folder in "
                            "the add-on's preferences")
-    elif model != "anny":
-        raise JobError(f"build_body: the {model} model needs its model files; download them from the model's site "
-                       "and set the model folder in the add-on's preferences")
     betas = params.get("betas") or []
     if not isinstance(betas, list) or not all(_finite(b) for b in betas):
         raise JobError("build_body: betas must be a list of finite numbers")
@@ -67,8 +65,9 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _load(model: str, model_dir: str | None, gender: str, device: str):
-    key = (model, model_dir, gender, device)
+def _load(p: dict, device: str):
+    phenotype = tuple(sorted(p["phenotype"].items()))
+    key = (p["model"], p["model_dir"], p["gender"], phenotype, device)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -76,12 +75,13 @@ def _load(model: str, model_dir: str | None, gender: str, device: str):
         from backend.bodymodels import load_body_model
     except ImportError as exc:
         raise JobError(f"build_body: body models are not installed in this backend ({exc})") from exc
+    opts = {"phenotype": p["phenotype"]} if p["model"] == "anny" and p["phenotype"] else {}
     try:
-        body = load_body_model(model, model_dir=model_dir, gender=gender)
-    except FileNotFoundError as exc:
-        raise JobError(f"build_body: {exc}. Set the {model} model folder in the add-on's preferences.") from exc
-    if device != "cpu" and hasattr(body, "to"):
-        body = body.to(device)
+        body = load_body_model(p["model"], model_dir=p["model_dir"], gender=p["gender"], device=device, **opts)
+    except FileNotFoundError as exc:  # models.registry.ModelFileError: its message says how to fix it
+        raise JobError(f"build_body: {exc}") from exc
+    except ValueError as exc:  # unknown phenotype name, bad gender for this model, ...
+        raise JobError(f"build_body: {exc}") from exc
     with _CACHE_LOCK:
         _CACHE[key] = body
     return body
@@ -89,30 +89,26 @@ def _load(model: str, model_dir: str | None, gender: str, device: str):
 
 def build_body_job(params: dict, ctx: JobContext) -> dict:
     p = parse_params(params)
+    if p["phenotype"] and p["model"] != "anny":
+        raise JobError(f"build_body: phenotype applies to Anny only; give {p['model']} betas instead")
     n = len(STAGES)
     ctx.progress("load_model", 0, n, f"loading the {p['model']} body model")
-    body = _load(p["model"], p["model_dir"], p["gender"], ctx.device)
+    body = _load(p, ctx.device)
     ctx.progress("shape", 1, n, "applying shape")
     import torch
 
     shape = None
-    if p["phenotype"]:
-        names = tuple(getattr(body, "phenotype_names", ()) or ())
-        unknown = sorted(set(p["phenotype"]) - set(names))
-        if unknown:
-            raise JobError(f"build_body: {p['model']} has no phenotype(s) {unknown}; known: {', '.join(names)}")
-        defaults = dict(zip(names, getattr(body, "phenotype_defaults", [0.5] * len(names))))
-        values = [p["phenotype"].get(name, defaults[name]) for name in names]
-        shape = torch.tensor([values], dtype=torch.float32)
-    elif p["betas"]:
+    if p["betas"]:
         if len(p["betas"]) > body.num_shape:
             raise JobError(f"build_body: {len(p['betas'])} betas given; {p['model']} takes at most {body.num_shape}")
         shape = torch.zeros(1, body.num_shape)
         shape[0, : len(p["betas"])] = torch.tensor(p["betas"])
+        buf = next(iter(body.buffers()), None)
+        if buf is not None:
+            shape = shape.to(buf.device, buf.dtype)
     ctx.progress("rig_spec", 2, n, "computing the rig")
-    device = next(iter(body.buffers()), torch.zeros(0)).device
     with torch.no_grad():
-        spec = body.rig_spec(None if shape is None else shape.to(device))
+        spec = body.rig_spec(shape)
     ctx.progress("write", 3, n, "writing rig.npz")
     path = spec.save(ctx.job_dir / "rig.npz")
     ctx.progress("write", n, n, f"{spec.num_joints} joints, {spec.num_vertices} vertices")
