@@ -1,0 +1,75 @@
+"""Motion -> bulk keyframes: pose-bone quaternions, root location, expression and pose-corrective weights.
+
+Keys are written only with ``fcurves.new`` + ``keyframe_points.add(n)`` + ``foreach_set`` + ``update()``, on a
+slotted action (Blender >= 4.4). Frame i of the motion lands on scene frame ``frame_start + i``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import bpy
+
+from ..core.motion import Motion
+from ..core.rigspec import RigSpec
+from ..core.rotations import matrix_to_quat, quat_continuity, rotvec_to_matrix
+from .armature import bone_rest_orient
+from .common import Created, add_curves, new_action
+
+
+def pose_bone_channels(rest_orient: np.ndarray, rotvec: np.ndarray, transl: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pose-bone channels for a motion.
+
+    rest_orient: (J, 3, 3) bone rest frames B_j; rotvec: (F, J, 3) local axis-angle, radians; transl (F, 3) m.
+    Returns quaternions (F, J, 4) of B_j^T R_j B_j, sign-continuous over frames, the root location
+    B_0^T transl (F, 3), and the local rotation matrices R (F, J, 3, 3).
+    """
+    R = rotvec_to_matrix(rotvec)
+    B = np.asarray(rest_orient, np.float64)
+    Q = np.einsum("jba,fjbc,jcd->fjad", B, R, B)
+    quats = quat_continuity(matrix_to_quat(Q), axis=0)
+    loc = np.einsum("ba,fb->fa", B[0], np.asarray(transl, np.float64))
+    return quats, loc, R
+
+
+def animate_armature(ob: bpy.types.Object, rig: RigSpec, motion: Motion, frame_start: int, created: Created,
+                     interpolation: str = "LINEAR") -> tuple[str, np.ndarray]:
+    """Key every pose bone's rotation_quaternion and the root's location. Returns (action name, R (F,J,3,3)).
+
+    B_j is read back from the built bones (float32 in Blender), so keys match exactly what Blender evaluates and
+    write-back (which reads the same bones) is lossless."""
+    B = bone_rest_orient(ob, rig.joint_names)
+    quats, loc, R = pose_bone_channels(B, motion.rotvec, motion.transl)
+    frames = frame_start + np.arange(motion.num_frames, dtype=np.float64)
+    action, fcurves = new_action(ob, f"{ob.name}Action", created)
+    for j, jname in enumerate(rig.joint_names):
+        base = f'pose.bones["{bpy.utils.escape_identifier(jname)}"]'
+        if j == 0:
+            add_curves(fcurves, f"{base}.location", frames, loc, jname, interpolation)
+        add_curves(fcurves, f"{base}.rotation_quaternion", frames, quats[:, j], jname, interpolation)
+    return action.name, R
+
+
+def animate_shape_keys(ob: bpy.types.Object, rig: RigSpec, motion: Motion, frame_start: int, created: Created,
+                       expr_names: list[str], pose_names: list[str], rotmats: np.ndarray | None = None,
+                       interpolation: str = "LINEAR") -> str | None:
+    """Key expression values (motion.expression) and pose-corrective weights (RigSpec.pose_feature) per frame
+    on the mesh's shape keys. Returns the action name, or None when there is nothing to key."""
+    expr = motion.expression_or_zeros()
+    E = min(len(expr_names), expr.shape[1])
+    if not E and not pose_names:
+        return None
+    frames = frame_start + np.arange(motion.num_frames, dtype=np.float64)
+    key = ob.data.shape_keys
+    action, fcurves = new_action(key, f"{ob.name}ShapeAction", created)
+    for k in range(E):
+        path = f'key_blocks["{bpy.utils.escape_identifier(expr_names[k])}"].value'
+        add_curves(fcurves, path, frames, expr[:, k], "Expression", interpolation)
+    if pose_names:
+        R = rotvec_to_matrix(motion.rotvec) if rotmats is None else rotmats
+        feat = rig.pose_feature(R)
+        for k, kname in enumerate(pose_names):
+            path = f'key_blocks["{bpy.utils.escape_identifier(kname)}"].value'
+            add_curves(fcurves, path, frames, feat[:, k], "Pose correctives", interpolation)
+    return action.name

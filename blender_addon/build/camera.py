@@ -1,0 +1,82 @@
+"""Motion camera (OpenCV intrinsics/extrinsics per frame) -> an animated Blender camera, optional video plate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import bpy
+from mathutils import Matrix
+
+from ..core.motion import Camera
+from ..core.rotations import matrix_to_quat, quat_continuity
+from .common import Created, add_curves, new_action
+
+SENSOR_WIDTH_MM = 36.0
+_CV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes -> Blender camera axes (-Z forward, Y up)
+
+
+def camera_world_matrices(cam: Camera, world_rot: np.ndarray) -> np.ndarray:
+    """(F, 4, 4) Blender camera object matrices from world->camera R (F,3,3), t (F,3) in the motion world;
+    ``world_rot`` (3, 3) takes the motion world to Blender's world."""
+    R = np.asarray(cam.R, np.float64)
+    t = np.asarray(cam.t, np.float64)
+    centre = -np.einsum("fba,fb->fa", R, t)  # C = -R^T t
+    M = np.zeros((R.shape[0], 4, 4))
+    M[:, :3, :3] = world_rot @ R.transpose(0, 2, 1) @ _CV_TO_BLENDER_CAM
+    M[:, :3, 3] = centre @ world_rot.T
+    M[:, 3, 3] = 1.0
+    return M
+
+
+def lens_and_shift(K: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Focal length in mm (F,) for a 36 mm sensor fitted to the larger image side, and shift_x/shift_y (F,)."""
+    K = np.asarray(K, np.float64)
+    w, h = image_size
+    side = float(max(w, h))
+    lens = K[:, 0, 0] * SENSOR_WIDTH_MM / side
+    shift_x = (0.5 * w - K[:, 0, 2]) / side
+    shift_y = (K[:, 1, 2] - 0.5 * h) / side
+    return lens, shift_x, shift_y
+
+
+def _varies(x: np.ndarray) -> bool:
+    return bool(np.ptp(x) > 1e-6) if x.size > 1 else False
+
+
+def build_camera(cam: Camera, name: str, world_rot: np.ndarray, frame_start: int, created: Created,
+                 video: str | Path | None = None) -> bpy.types.Object:
+    """Animated camera object (not linked yet). Constant intrinsics are set once, varying ones keyed."""
+    data = created.add(bpy.data.cameras.new(name))
+    ob = created.add(bpy.data.objects.new(name, data))
+    data.sensor_fit = "AUTO"
+    data.sensor_width = SENSOR_WIDTH_MM
+    lens, sx, sy = lens_and_shift(cam.K, cam.image_size)
+    data.lens, data.shift_x, data.shift_y = float(lens[0]), float(sx[0]), float(sy[0])
+    M = camera_world_matrices(cam, world_rot)
+    ob.rotation_mode = "QUATERNION"
+    ob.matrix_world = Matrix(M[0].tolist())
+    F = M.shape[0]
+    frames = frame_start + np.arange(F, dtype=np.float64)
+    if F > 1:
+        _, fcurves = new_action(ob, f"{name}Action", created)
+        add_curves(fcurves, "location", frames, M[:, :3, 3], "Object Transforms")
+        add_curves(fcurves, "rotation_quaternion", frames, quat_continuity(matrix_to_quat(M[:, :3, :3]), 0),
+                   "Object Transforms")
+        if _varies(lens) or _varies(sx) or _varies(sy):
+            _, dcurves = new_action(data, f"{name}DataAction", created)
+            for path, vals in (("lens", lens), ("shift_x", sx), ("shift_y", sy)):
+                add_curves(dcurves, path, frames, vals[:, None], "Camera")
+    if video is not None:
+        video = Path(video)
+        if not video.is_file():
+            raise FileNotFoundError(f"{video}: source video not found; pick the video file the motion came from.")
+        clip = created.add(bpy.data.movieclips.load(str(video)))
+        clip.frame_start = frame_start
+        data.show_background_images = True
+        bg = data.background_images.new()
+        bg.source = "MOVIE_CLIP"
+        bg.clip = clip
+        bg.alpha = 1.0
+    return ob

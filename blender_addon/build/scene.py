@@ -1,0 +1,138 @@
+"""Top-level builders: ``build_body`` (rest pose) and ``build_motion`` (animated), each one undoable unit.
+
+Everything is created first, then linked into the collection at the end; on any error every ID made so far is
+removed, so no half-built scene is left behind. Results carry object/action names (operators pass names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+import bpy
+
+from ..core.motion import Motion
+from ..core.readers import read_motion, remap_motion
+from ..core.resample import resample_motion
+from ..core.rigspec import RigSpec
+from .animation import animate_armature, animate_shape_keys
+from .armature import build_armature
+from .camera import build_camera
+from .common import PROP_PREFIX, Created, scene_fps, set_scene_fps, world_rotation
+from .mesh import build_skinned_mesh
+from .shapekeys import add_rig_shape_keys, set_shape_values
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    armature: str
+    mesh: str
+    camera: str | None = None
+    actions: tuple[str, ...] = ()
+    frame_start: int = 1
+    frame_end: int = 1
+    fps: float = 0.0
+    shape_keys: dict = dataclasses.field(default_factory=dict)  # group -> key names
+
+
+def _rig(rig: RigSpec | str | Path) -> RigSpec:
+    return rig if isinstance(rig, RigSpec) else RigSpec.load(rig)
+
+
+def _motion_axes(motion: Motion) -> str:
+    return "opencv" if motion.metadata.get("world_axes") == "opencv" else motion.up_axis
+
+
+def _build(rig: RigSpec, name: str, betas: np.ndarray | None, axes: str, collection, shape_keys: bool,
+           expressions: bool, correctives: bool, created: Created, expr_values: np.ndarray | None = None):
+    coll = collection or bpy.context.scene.collection
+    betas = np.zeros(0) if betas is None else np.asarray(betas, np.float64)[: len(rig.shape_names)]
+    verts, joints = rig.rest_state(betas)
+    arm = build_armature(rig, name, joints, axes, coll, created)
+    base_verts = rig.template if (shape_keys and len(rig.shape_names)) else verts
+    mesh = build_skinned_mesh(rig, f"{name}Mesh", base_verts, arm, created)
+    keys = add_rig_shape_keys(mesh, rig, shape=shape_keys, expressions=expressions, correctives=correctives,
+                              expr_values=expr_values)
+    if keys["shape"] and len(betas):
+        set_shape_values(mesh, keys["shape"][: len(betas)], betas)
+    arm[PROP_PREFIX + "model"] = rig.model
+    arm[PROP_PREFIX + "gender"] = rig.gender
+    arm[PROP_PREFIX + "axes"] = axes
+    arm[PROP_PREFIX + "betas"] = json.dumps([float(b) for b in betas])
+    arm[PROP_PREFIX + "mesh"] = mesh.name
+    arm[PROP_PREFIX + "joint_names"] = json.dumps(list(rig.joint_names))
+    mesh[PROP_PREFIX + "shape_keys"] = json.dumps(keys)
+    return arm, mesh, keys, coll
+
+
+def build_body(rig: RigSpec | str | Path, name: str = "Body", betas: np.ndarray | None = None, collection=None,
+               shape_keys: bool = True, expressions: bool = True, correctives: bool = True,
+               axes: str | None = None) -> BuildResult:
+    """Build a rest-pose body: armature + skinned mesh + shape keys. ``betas`` (S,) sets the body shape
+    (bones at the shaped joints, shape keys set to betas). ``axes`` defaults to the rig's up axis."""
+    rig = _rig(rig)
+    created = Created()
+    try:
+        arm, mesh, keys, coll = _build(rig, name, betas, axes or rig.up_axis, collection, shape_keys, expressions,
+                                       correctives, created)
+        coll.objects.link(mesh)
+    except BaseException:
+        created.remove_all()
+        raise
+    return BuildResult(armature=arm.name, mesh=mesh.name, shape_keys=keys)
+
+
+def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: str = "Body",
+                 fps: float | None = None, frame_start: int = 1, collection=None, shape_keys: bool = True,
+                 expressions: bool = True, correctives: bool = True, camera: bool = True,
+                 video: str | Path | None = None, set_scene: bool = True) -> BuildResult:
+    """Build an animated body from a motion (a Motion or any file :func:`read_motion` reads).
+
+    fps: None keeps the motion's frame rate (and sets the scene to it); a number resamples the motion to it
+    with the same real-time duration. Joints are matched to the rig by name. With ``camera`` and a motion
+    camera, an animated camera is added (``video``, default ``motion.source_video`` if it exists, becomes its
+    background). With ``set_scene`` the scene's fps, frame range, resolution and active camera are set.
+    """
+    rig = _rig(rig)
+    if not isinstance(motion, Motion):
+        motion = read_motion(motion)
+    motion = remap_motion(motion, rig.joint_names, model=motion.model)
+    if fps is not None:
+        motion = resample_motion(motion, fps)
+    axes = _motion_axes(motion)
+    created = Created()
+    scene = bpy.context.scene
+    try:
+        arm, mesh, keys, coll = _build(rig, name, motion.betas, axes, collection, shape_keys, expressions,
+                                       correctives, created, expr_values=motion.expression)
+        act, R = animate_armature(arm, rig, motion, frame_start, created)
+        actions = [act]
+        shape_act = animate_shape_keys(mesh, rig, motion, frame_start, created, keys["expression"], keys["pose"], R)
+        if shape_act:
+            actions.append(shape_act)
+        cam_ob = None
+        if camera and motion.camera is not None:
+            src = video or (motion.source_video if motion.source_video and Path(motion.source_video).is_file()
+                            else None)
+            cam_ob = build_camera(motion.camera, f"{name}Camera", world_rotation(axes), frame_start, created, src)
+        coll.objects.link(mesh)
+        if cam_ob is not None:
+            coll.objects.link(cam_ob)
+    except BaseException:
+        created.remove_all()
+        raise
+    frame_end = frame_start + motion.num_frames - 1
+    if set_scene:
+        set_scene_fps(scene, motion.fps)
+        scene.frame_start, scene.frame_end = frame_start, frame_end
+        if cam_ob is not None:
+            scene.camera = cam_ob
+            scene.render.resolution_x, scene.render.resolution_y = motion.camera.image_size
+            scene.render.resolution_percentage = 100
+    arm[PROP_PREFIX + "fps"] = float(motion.fps)
+    return BuildResult(armature=arm.name, mesh=mesh.name, camera=cam_ob.name if cam_ob else None,
+                       actions=tuple(actions), frame_start=frame_start, frame_end=frame_end,
+                       fps=scene_fps(scene) if set_scene else float(motion.fps), shape_keys=keys)

@@ -1,0 +1,75 @@
+"""Shape keys from RigSpec blendshapes: body shape, expressions and SMPL pose correctives, in bulk."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import bpy
+
+from ..core.rigspec import RigSpec
+
+SLIDER_LIMIT = 10.0  # Blender's hard bound on shape-key slider ranges
+
+
+def key_names(prefix: str, names: tuple[str, ...], count: int) -> list[str]:
+    """RigSpec names when given (Anny phenotypes, ARKit expressions), else ``Shape000``-style names."""
+    return list(names) if len(names) == count else [f"{prefix}{k:03d}" for k in range(count)]
+
+
+def _slider_range(rng: np.ndarray | None, values: np.ndarray | None, k: int) -> tuple[float, float]:
+    lo, hi = -1.0, 1.0
+    if rng is not None and len(rng) > k:
+        lo, hi = min(lo, float(rng[k, 0])), max(hi, float(rng[k, 1]))
+    if values is not None and values.size:
+        lo, hi = min(lo, float(values[..., k].min())), max(hi, float(values[..., k].max()))
+    return max(-SLIDER_LIMIT, lo), min(SLIDER_LIMIT, hi)
+
+
+def add_shape_key_group(ob: bpy.types.Object, basis: np.ndarray, names: list[str], dirs: np.ndarray,
+                        ranges: np.ndarray | None = None, values: np.ndarray | None = None) -> list[str]:
+    """Add one shape key per blendshape: key k = basis (V, 3) + dirs[k] (V, 3), metres.
+
+    ranges: (K, 2) RigSpec ranges; values: (..., K) the values that will be set/keyed. Slider ranges cover both
+    (within Blender's +-10). Returns the created key names (Blender may suffix duplicates).
+    """
+    if ob.data.shape_keys is None:
+        ob.shape_key_add(name="Basis", from_mix=False)
+    basis = np.asarray(basis, np.float32)
+    made = []
+    for k, kname in enumerate(names):
+        kb = ob.shape_key_add(name=kname, from_mix=False)
+        kb.data.foreach_set("co", (basis + np.asarray(dirs[k], np.float32)).ravel())
+        kb.slider_min, kb.slider_max = _slider_range(ranges, values, k)
+        made.append(kb.name)
+    return made
+
+
+def add_rig_shape_keys(ob: bpy.types.Object, rig: RigSpec, shape: bool = True, expressions: bool = True,
+                       correctives: bool = True, expr_values: np.ndarray | None = None) -> dict[str, list[str]]:
+    """Shape keys for the RigSpec's shape, expression and pose-corrective blendshapes on mesh object ``ob``.
+
+    The mesh's vertices are the basis (zero shape). Returns {"shape": [...], "expression": [...], "pose": [...]}.
+    """
+    V = rig.num_vertices
+    basis = np.empty(V * 3, np.float32)
+    ob.data.vertices.foreach_get("co", basis)
+    basis = basis.reshape(V, 3)
+    out: dict[str, list[str]] = {"shape": [], "expression": [], "pose": []}
+    if shape and len(rig.shape_names):
+        out["shape"] = add_shape_key_group(ob, basis, key_names("Shape", rig.shape_names, len(rig.shape_names)),
+                                           rig.shape_dirs, rig.shape_range)
+    if expressions and len(rig.expr_names):
+        out["expression"] = add_shape_key_group(ob, basis, key_names("Exp", rig.expr_names, len(rig.expr_names)),
+                                                rig.expr_dirs, rig.expr_range, expr_values)
+    if correctives and len(rig.pose_names):
+        P = len(rig.pose_names)
+        out["pose"] = add_shape_key_group(ob, basis, key_names("Pose", rig.pose_names, P), rig.pose_dirs,
+                                          np.tile([[-2.0, 2.0]], (P, 1)))
+    return out
+
+
+def set_shape_values(ob: bpy.types.Object, names: list[str], values: np.ndarray) -> None:
+    """Set (not key) shape-key values, e.g. the static body shape."""
+    blocks = ob.data.shape_keys.key_blocks
+    for kname, v in zip(names, np.asarray(values, np.float64).tolist()):
+        blocks[kname].value = v

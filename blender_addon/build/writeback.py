@@ -1,0 +1,109 @@
+"""Write an (edited) armature's animation back to a Motion / motion file (.npz or .smpl).
+
+Pose-bone quaternions Q_j and the root location are read from the action's F-Curves with ``foreach_get`` and
+converted back to the model convention: R_j = B_j Q_j B_j^T, transl = B_0 loc, with B_j the built bones' rest
+rotations. Curves keyed on every frame are read directly; otherwise each curve is evaluated per frame.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+import bpy
+
+from ..core.motion import Motion, MotionError
+from ..core.readers import write_motion
+from ..core.rotations import matrix_to_rotvec, quat_to_matrix
+from .armature import bone_rest_orient
+from .common import PROP_PREFIX, assigned_fcurves, scene_fps
+
+
+def _curve_samples(fc, frames: np.ndarray) -> np.ndarray:
+    n = len(fc.keyframe_points)
+    co = np.empty(2 * n, np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    co = co.reshape(n, 2)
+    if n == len(frames) and np.allclose(co[:, 0], frames, atol=1e-4):
+        return co[:, 1].astype(np.float64)
+    return np.array([fc.evaluate(float(f)) for f in frames])
+
+
+def _channels(fcurves, path: str, size: int, frames: np.ndarray, default: np.ndarray) -> np.ndarray:
+    out = np.tile(default, (len(frames), 1)).astype(np.float64)
+    for i in range(size):
+        fc = fcurves.find(path, index=i)
+        if fc is not None:
+            out[:, i] = _curve_samples(fc, frames)
+    return out
+
+
+def _frame_range(fcurves) -> tuple[int, int]:
+    lo, hi = np.inf, -np.inf
+    for fc in fcurves:
+        a, b = fc.range()
+        lo, hi = min(lo, a), max(hi, b)
+    if not np.isfinite(lo):
+        raise MotionError("the armature's action has no keyframes")
+    return int(round(lo)), int(round(hi))
+
+
+def armature_motion(armature: bpy.types.Object | str, frame_range: tuple[int, int] | None = None) -> Motion:
+    """Motion from a built armature's animation (joints = its bones, in bone order)."""
+    ob = bpy.data.objects[armature] if isinstance(armature, str) else armature
+    fcurves = assigned_fcurves(ob)
+    if fcurves is None:
+        raise MotionError(f"{ob.name}: has no animation to write back; build it from a motion first.")
+    start, end = frame_range or _frame_range(fcurves)
+    frames = np.arange(start, end + 1, dtype=np.float64)
+    names = json.loads(ob.get(PROP_PREFIX + "joint_names", "null")) or [b.name for b in ob.data.bones]
+    B = bone_rest_orient(ob, names)
+    quats = np.empty((len(frames), len(names), 4))
+    for j, jname in enumerate(names):
+        base = f'pose.bones["{bpy.utils.escape_identifier(jname)}"]'
+        quats[:, j] = _channels(fcurves, f"{base}.rotation_quaternion", 4, frames, np.array([1.0, 0, 0, 0]))
+    loc = _channels(fcurves, f'pose.bones["{bpy.utils.escape_identifier(names[0])}"].location', 3, frames,
+                    np.zeros(3))
+    Q = quat_to_matrix(quats)
+    R = np.einsum("jab,fjbc,jdc->fjad", B, Q, B)
+    transl = loc @ B[0].T
+    expression = _expression(ob, frames)
+    axes = ob.get(PROP_PREFIX + "axes", "Y")
+    fps = float(ob.get(PROP_PREFIX + "fps", scene_fps(bpy.context.scene)))
+    motion = Motion(
+        model=str(ob.get(PROP_PREFIX + "model", "unknown")), fps=fps, joint_names=tuple(names),
+        rotvec=matrix_to_rotvec(R), transl=transl,
+        betas=np.asarray(json.loads(ob.get(PROP_PREFIX + "betas", "[]")), np.float64), expression=expression,
+        gender=str(ob.get(PROP_PREFIX + "gender", "neutral")), up_axis="Z" if axes == "Z" else "Y",
+        metadata={"source": "blender", "armature": ob.name, "frame_start": start,
+                  **({"world_axes": "opencv"} if axes == "opencv" else {})},
+    )
+    motion.validate(ob.name)
+    return motion
+
+
+def _expression(ob: bpy.types.Object, frames: np.ndarray) -> np.ndarray | None:
+    mesh = bpy.data.objects.get(ob.get(PROP_PREFIX + "mesh", ""))
+    if mesh is None or mesh.data.shape_keys is None:
+        return None
+    names = json.loads(mesh.get(PROP_PREFIX + "shape_keys", "{}")).get("expression", [])
+    if not names:
+        return None
+    blocks = mesh.data.shape_keys.key_blocks
+    static = np.array([blocks[n].value if n in blocks else 0.0 for n in names])
+    fcurves = assigned_fcurves(mesh.data.shape_keys)
+    out = np.tile(static, (len(frames), 1))
+    if fcurves is not None:
+        for k, kname in enumerate(names):
+            fc = fcurves.find(f'key_blocks["{bpy.utils.escape_identifier(kname)}"].value')
+            if fc is not None:
+                out[:, k] = _curve_samples(fc, frames)
+    return out
+
+
+def export_motion(armature: bpy.types.Object | str, path: str | Path,
+                  frame_range: tuple[int, int] | None = None) -> Path:
+    """Write the armature's animation to ``path`` (.npz project motion or .smpl). Returns the path."""
+    return write_motion(path, armature_motion(armature, frame_range))
