@@ -67,5 +67,5 @@ def bone_rest_orient(ob: bpy.types.Object, names: list[str] | tuple[str, ...]) -
     bones.foreach_get("matrix_local", m)
     m = m.reshape(-1, 4, 4).transpose(0, 2, 1).astype(np.float64)  # foreach_get gives column-major
     order = {b.name: i for i, b in enumerate(bones)}
-    rot = m[[order[n] for n in names], :3, :3]
-    return rot / np.linalg.norm(rot, axis=1, keepdims=True)
+    u, _, vt = np.linalg.svd(m[[order[n] for n in names], :3, :3])
+    return u @ vt  # nearest rotations (float32 storage leaves them ~1e-7 off orthonormal)

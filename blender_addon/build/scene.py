@@ -39,7 +39,10 @@ class BuildResult:
 
 
 def _rig(rig: RigSpec | str | Path) -> RigSpec:
-    return rig if isinstance(rig, RigSpec) else RigSpec.load(rig)
+    if isinstance(rig, RigSpec):
+        rig.validate(f"RigSpec {rig.model}")
+        return rig
+    return RigSpec.load(rig)
 
 
 def _motion_axes(motion: Motion) -> str:

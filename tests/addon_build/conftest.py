@@ -9,8 +9,6 @@ import pytest
 from blender_addon.core.motion import Camera, Motion
 from blender_addon.core.rigspec import RigSpec
 
-bpy = pytest.importorskip("bpy")
-
 # name, parent, rest position (Y up, metres)
 _JOINTS = (
     ("pelvis", -1, (0.0, 0.9, 0.0)), ("spine", 0, (0.0, 1.1, -0.02)), ("neck", 1, (0.0, 1.45, 0.0)),
@@ -107,6 +105,7 @@ def make_motion(joint_names, frames: int = 100, fps: float = 30.0, seed: int = 1
 @pytest.fixture
 def empty_scene():
     """A fresh, empty Blender file for each test."""
+    bpy = pytest.importorskip("bpy")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     yield bpy.context.scene
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -135,6 +134,8 @@ def world_heads(arm_ob, names) -> np.ndarray:
 
 def evaluated_local_verts(mesh_ob) -> np.ndarray:
     """(V, 3) vertices of the evaluated (deformed) mesh in the object's own coordinates."""
+    import bpy
+
     dg = bpy.context.evaluated_depsgraph_get()
     ev = mesh_ob.evaluated_get(dg)
     me = ev.to_mesh()
