@@ -67,6 +67,7 @@ class AnnyBodyModel(BodyModel):
         self.param_names = tuple(a.phenotype_labels)
         labels = list(a.blendshape_labels)
         self.expr_names = tuple(lb[len(FACIAL_PREFIX):] for lb in labels if lb.startswith(FACIAL_PREFIX))
+        self.shape_names, self.expression_names = self.param_names, self.expr_names
         self.num_shape = len(self.param_names)
         self.num_expression = len(self.expr_names)
         if list(a.local_change_labels):

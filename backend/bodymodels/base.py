@@ -29,6 +29,9 @@ class BodyModel(torch.nn.Module, abc.ABC):
     num_shape: int  # S: shape coefficients accepted by forward()
     num_expression: int  # E: expression coefficients accepted by forward() (0 if none)
     up_axis: str  # "Y" or "Z"
+    # Names of the forward() coefficients (optional; Anny: phenotype names / ARKit facial actions).
+    shape_names: tuple[str, ...] = ()
+    expression_names: tuple[str, ...] = ()
 
     @property
     def num_joints(self) -> int:

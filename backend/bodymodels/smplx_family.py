@@ -74,6 +74,8 @@ class SMPLFamilyModel(BodyModel):
         beta_cols, expr_cols = split_shape_space(name, shapedirs.shape[-1], num_betas, num_expression)
         self.num_shape = beta_cols.stop - beta_cols.start
         self.num_expression = expr_cols.stop - expr_cols.start
+        self.shape_names = tuple(f"beta{i:03d}" for i in range(self.num_shape))
+        self.expression_names = tuple(f"expr{i:03d}" for i in range(self.num_expression))
 
         def buf(key: str, value, dt=dtype) -> None:
             self.register_buffer(key, torch.as_tensor(np.asarray(value), dtype=dt, device=device), persistent=False)
@@ -169,10 +171,10 @@ class SMPLFamilyModel(BodyModel):
             model=self.name, joint_names=self.joint_names, parents=parents, rest_joints=joints, rest_orient=orient,
             bone_tails=tails, template=template, faces=self.faces_t.cpu().numpy().astype(np.int32),
             skin_weights=self.lbs_weights.float().cpu().numpy(), up_axis="Y", gender=self.gender, uvs=self._uvs,
-            shape_names=tuple(f"beta{i:03d}" for i in range(S)), shape_dirs=sdirs[:S].astype(np.float32),
+            shape_names=self.shape_names, shape_dirs=sdirs[:S].astype(np.float32),
             shape_joint_dirs=jdirs[:S].astype(np.float32),
             shape_range=np.tile(np.array([[-5.0, 5.0]], np.float32), (S, 1)),
-            expr_names=tuple(f"expr{i:03d}" for i in range(E)), expr_dirs=sdirs[S:].astype(np.float32),
+            expr_names=self.expression_names, expr_dirs=sdirs[S:].astype(np.float32),
             expr_joint_dirs=jdirs[S:].astype(np.float32),
             expr_range=np.tile(np.array([[-3.0, 3.0]], np.float32), (E, 1)),
             pose_names=pose_names,
