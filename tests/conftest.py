@@ -49,3 +49,48 @@ def pytest_collection_modifyitems(config, items):
 
 
 os.environ.setdefault("SMPLPIX_TEST", "1")
+
+
+# ---- body models (owner: backend/bodymodels) -------------------------------------------------------------------
+# Session fixtures other areas use. Built once per session; the Anny RigSpec and the synthetic SMPL-family files
+# are cached on disk (~/.cache/smplpix-studio or $SMPLPIX_CACHE_DIR), keyed by versions and options.
+
+
+@pytest.fixture(scope="session")
+def anny_rigspec_path() -> Path:
+    """Path of the exported Anny RigSpec .npz (default phenotype), from the on-disk cache."""
+    from backend.bodymodels.rig_cache import cached_anny_rig
+
+    return cached_anny_rig()
+
+
+@pytest.fixture(scope="session")
+def anny_model():
+    """The Anny BodyModel (float32, CPU, default phenotype). Shared: do not modify it."""
+    from backend.bodymodels import load_body_model
+
+    return load_body_model("anny")
+
+
+@pytest.fixture(scope="session")
+def synthetic_model_dir() -> Path:
+    """A folder of SYNTHETIC SMPLX_NEUTRAL.npz, SMPLH_NEUTRAL.pkl, SMPL_NEUTRAL.pkl, FLAME_NEUTRAL.pkl (+ landmark
+    embedding), MANO_RIGHT/LEFT.pkl with the released formats (see tests/bodymodels/synthetic_models.py)."""
+    import importlib.util
+    import shutil
+
+    from backend.bodymodels.rig_cache import cache_dir
+
+    spec = importlib.util.spec_from_file_location("bodymodels_synthetic_models",
+                                                  REPO / "tests" / "bodymodels" / "synthetic_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = cache_dir() / f"synthetic-models-v{module.GENERATOR_VERSION}"
+    if not (folder / "SYNTHETIC_MODELS_README.txt").is_file():
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        module.write_synthetic_models(tmp)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another session wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
