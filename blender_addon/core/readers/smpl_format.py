@@ -70,7 +70,7 @@ def write_smpl(path: str | Path, motion: Motion) -> Path:
                                 for a, b in zip(motion.joint_names, JOINTS_BY_MODEL[guess])):
             raise MotionError(f"{path}: .smpl holds SMPL/SMPL-H/SMPL-X motions only; this one is {motion.model!r}.")
         model = guess
-    m = remap_motion(motion, JOINTS_BY_MODEL[model], model=model)
+    m = remap_motion(motion, JOINTS_BY_MODEL[model], model=model, min_fraction=0.0)
     F = m.num_frames
     rot = np.asarray(m.rotvec, np.float32)
     data = {
