@@ -44,11 +44,12 @@ def split_time_blocks(num_frames: int, spec: SplitSpec = SplitSpec()) -> np.ndar
     labels = np.full(num_frames, -1, np.int8)
     edges = np.linspace(0, num_frames, spec.blocks + 1).round().astype(int)
     g = spec.gap
-    for a, b in zip(edges[:-1], edges[1:]):
+    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
         length = b - a
         n_test = max(1, round(length * spec.test_frac)) if spec.test_frac > 0 else 0
         n_val = max(1, round(length * spec.val_frac)) if spec.val_frac > 0 else 0
-        n_train = length - n_test - n_val - g * ((n_test > 0) + (n_val > 0) + 1)
+        last = k == spec.blocks - 1  # no training frames follow the last block
+        n_train = length - n_test - n_val - g * ((n_test > 0) + (n_val > 0) + (not last))
         if n_train < 1:
             raise ValueError(f"{num_frames} frames are too few for {spec.blocks} split blocks with gap {g}; "
                              "use fewer blocks or a smaller gap.")
@@ -226,10 +227,17 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
         np.savez(fh, inputs=inputs, frames=frames, masks=masks_u8, frame_index=np.arange(n), split=labels,
                  crop=boxes, K=Kc, R=cam.R[:n], t=cam.t[:n])
     tmp.replace(path)
+    train_sel = np.nonzero(labels == 0)[0]
+    cam_all = torch.einsum("bij,bvj->bvi", R, verts) + t[:, None]
+    ref = int(train_sel[len(train_sel) // 2]) if len(train_sel) else 0
+    reference = {"frame": ref, "K": Kc[ref].tolist(), "R": cam.R[ref].tolist(), "t": cam.t[ref].tolist(),
+                 "crop_side": int(boxes[ref, 2]), "full_K": cam.K[ref].tolist(),
+                 "centroid_cam": cam_all[ref].mean(0).tolist()}
     meta = {"video": str(video), "motion": str(motion_path), "model": model.name, "size": size,
             "raster": dataclasses.asdict(spec), "channels": list(spec.channel_names), "crop_mode": crop_mode,
             "split": dataclasses.asdict(split), "image_size": list(cam.image_size),
-            "counts": {name: int((labels == k).sum()) for k, name in SPLIT_NAMES.items()}, "frames": n}
+            "counts": {name: int((labels == k).sum()) for k, name in SPLIT_NAMES.items()}, "frames": n,
+            "reference": reference, "betas": np.asarray(motion.betas, float).tolist()}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     prev = out_dir / "preview"
     prev.mkdir(exist_ok=True)

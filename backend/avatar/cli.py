@@ -1,0 +1,128 @@
+"""``python -m backend avatar train | eval | render | export-onnx``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def add_commands(subparsers) -> None:
+    from backend.avatar.config import TrainConfig
+
+    p = subparsers.add_parser("avatar", help="SMPLpix neural avatar: train, evaluate, render, export")
+    sub = p.add_subparsers(dest="avatar_command", required=True)
+
+    t = sub.add_parser("train", help="build the dataset from video + motion (once) and train the network")
+    t.add_argument("--video", help="video file or image folder (needed unless OUT/dataset exists or --dataset)")
+    t.add_argument("--motion", help="motion .npz with camera, fitted to the video")
+    t.add_argument("--dataset", help="an existing dataset folder (default OUT/dataset)")
+    t.add_argument("--out", required=True, help="run folder: dataset/, checkpoint.pt, eval_test.json/png")
+    t.add_argument("--size", type=int, default=128, help="square training resolution in pixels")
+    t.add_argument("--model", default=None, help="body model (default: the motion's)")
+    t.add_argument("--model-dir", default=None, help="folder with SMPL-family model files")
+    t.add_argument("--mask-source", default="auto", choices=("auto", "mediapipe", "raster"), help="person mask source")
+    t.add_argument("--crop", default="per_frame", choices=("per_frame", "fixed"))
+    t.add_argument("--no-normals", action="store_true", help="input: colour code only (no normal channels)")
+    t.add_argument("--depth-channel", action="store_true", help="input: add a relative depth channel")
+    t.add_argument("--max-frames", type=int, default=None)
+    t.add_argument("--rebuild", action="store_true", help="rebuild the dataset even if it exists")
+    t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint (default: resume)")
+    t.add_argument("--device", default="auto")
+    for f in dataclasses.fields(TrainConfig):
+        t.add_argument("--" + f.name.replace("_", "-"), type=type(f.default) if f.type != "bool" else _bool,
+                       default=f.default, help=f"training: {f.name} (default {f.default})")
+    t.set_defaults(handler=_train)
+
+    e = sub.add_parser("eval", help="PSNR/SSIM on the held-out block + side-by-side PNG")
+    e.add_argument("--run", required=True, help="run folder from `avatar train`")
+    e.add_argument("--checkpoint", default=None)
+    e.add_argument("--dataset", default=None)
+    e.add_argument("--split", default="test", choices=("test", "val", "train"))
+    e.add_argument("--device", default="auto")
+    e.set_defaults(handler=_eval)
+
+    r = sub.add_parser("render", help="render the avatar for any motion to an RGBA PNG sequence")
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--motion", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--onnx", default=None, help="run this exported network with onnxruntime")
+    r.add_argument("--betas", type=_floats, default=None, help="shape override, comma-separated")
+    r.add_argument("--camera", default="track", choices=("track", "motion"))
+    r.add_argument("--background", type=_floats, default=[0.0, 0.0, 0.0], help="r,g,b in [0, 1]")
+    r.add_argument("--alpha", default="predicted", choices=("predicted", "raster"))
+    r.add_argument("--model-dir", default=None)
+    r.add_argument("--device", default="auto")
+    r.set_defaults(handler=_render)
+
+    x = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch)")
+    x.add_argument("--checkpoint", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--size", type=int, default=None)
+    x.add_argument("--opset", type=int, default=17)
+    x.add_argument("--fp16", action="store_true", help="half precision (export on CUDA)")
+    x.add_argument("--device", default="cpu")
+    x.set_defaults(handler=_export)
+
+
+def _bool(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes", "on")
+
+
+def _train(args) -> int:
+    from backend.avatar.dataset import build_dataset
+    from backend.avatar.evaluate import evaluate
+    from backend.avatar.render import RasterSpec
+    from backend.avatar.config import TrainConfig
+    from backend.avatar.train import train
+
+    out = Path(args.out)
+    ds = Path(args.dataset) if args.dataset else out / "dataset"
+    if args.rebuild or not (ds / "data.npz").is_file():
+        if not (args.video and args.motion):
+            log.error("no dataset at %s: pass --video and --motion to build one", ds)
+            return 2
+        spec = RasterSpec(normals=not args.no_normals, depth=args.depth_channel)
+        build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model, model_dir=args.model_dir,
+                      spec=spec, crop_mode=args.crop, mask_source=args.mask_source, max_frames=args.max_frames)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    ckpt = train(ds, out, cfg, device=args.device, resume=not args.fresh)
+    report = evaluate(ckpt, ds, out, "test", device=args.device)
+    print(json.dumps(report["metrics"]))
+    return 0
+
+
+def _eval(args) -> int:
+    from backend.avatar.evaluate import evaluate
+
+    run = Path(args.run)
+    report = evaluate(args.checkpoint or run / "checkpoint.pt", args.dataset or run / "dataset", run, args.split,
+                      device=args.device)
+    print(json.dumps(report["metrics"]))
+    return 0
+
+
+def _render(args) -> int:
+    import numpy as np
+
+    from backend.avatar.infer import render_motion
+
+    betas = None if args.betas is None else np.asarray(args.betas, np.float32)
+    render_motion(args.checkpoint, args.motion, args.out, onnx=args.onnx, betas=betas, camera=args.camera,
+                  background=tuple(args.background), alpha=args.alpha, device=args.device, model_dir=args.model_dir)
+    return 0
+
+
+def _export(args) -> int:
+    from backend.avatar.infer import export_onnx
+
+    export_onnx(args.checkpoint, args.out, size=args.size, opset=args.opset, fp16=args.fp16, device=args.device)
+    return 0

@@ -1,0 +1,158 @@
+"""Inference: ONNX export, onnxruntime sessions, and rendering the avatar for any motion to an RGBA PNG sequence."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from backend.avatar import render
+from backend.avatar.body import colour_code, load_model, motion_vertices
+from backend.avatar.dataset import crop_intrinsics
+from backend.avatar.raster import project
+from backend.avatar.train import compose_input, load_checkpoint, predict, select_device
+from blender_addon.core.motion import Motion
+
+log = logging.getLogger(__name__)
+
+
+def export_onnx(checkpoint: str | Path, out_path: str | Path, size: int | None = None, opset: int = 17,
+                fp16: bool = False, device: str = "cpu") -> Path:
+    """Write the network as ONNX: input ``raster`` (batch, C, S, S) float, output ``rgba`` (batch, 4, S, S) in
+    [0, 1]; the batch axis is dynamic. ``fp16`` exports half precision (needs a CUDA device)."""
+    model, state = load_checkpoint(checkpoint, device)
+    size = int(size or state["data_meta"]["size"])
+    x = torch.zeros(1, model.config.in_channels, size, size, device=device)
+    if fp16:
+        model, x = model.half(), x.half()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.stem + ".part.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=max(17, opset), input_names=["raster"],
+                          output_names=["rgba"], dynamic_axes={"raster": {0: "batch"}, "rgba": {0: "batch"}})
+    tmp.replace(out_path)
+    out_path.with_suffix(".json").write_text(json.dumps({"size": size, "in_channels": model.config.in_channels,
+                                                         "data_meta": state["data_meta"], "fp16": fp16}, indent=2))
+    log.info("exported %s (%d px, opset %d) -> %s", checkpoint, size, max(17, opset), out_path)
+    return out_path
+
+
+def onnx_session(path: str | Path, providers: list[str] | None = None, fp16_trt: bool = True):
+    """An onnxruntime session on TensorRT / CUDA when available, else CPU."""
+    import onnxruntime as ort
+
+    avail = ort.get_available_providers()
+    if providers is None:
+        providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in avail]
+        providers.append("CPUExecutionProvider")
+    opts = []
+    for p in providers:
+        if p == "TensorrtExecutionProvider":
+            opts.append((p, {"trt_fp16_enable": fp16_trt, "trt_engine_cache_enable": True,
+                             "trt_engine_cache_path": str(Path(path).parent)}))
+        else:
+            opts.append(p)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=so, providers=opts)
+
+
+def run_onnx(session, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    """(N, C, S, S) float32 -> (N, 4, S, S) float32 through an onnxruntime session."""
+    inp = session.get_inputs()[0]
+    dtype = np.float16 if "float16" in inp.type else np.float32
+    outs = [session.run(None, {inp.name: x[s:s + batch].astype(dtype)})[0] for s in range(0, len(x), batch)]
+    return np.concatenate(outs).astype(np.float32)
+
+
+def novel_cameras(meta: dict, vertices: torch.Tensor, motion: Motion, camera: str = "track"):
+    """Crop cameras (K (N,3,3), R (N,3,3), t (N,3)) to render ``vertices`` (N, V, 3) at the training scale.
+
+    ``track``: the training reference camera, translated each frame so the body sits where it sat in training;
+    ``motion``: the motion's own cameras, with crops sized so the body has its training size in pixels."""
+    ref = meta["reference"]
+    size = int(meta["size"])
+    n = vertices.shape[0]
+    if camera == "track" or motion.camera is None:
+        R = torch.as_tensor(ref["R"], dtype=torch.float32).expand(n, 3, 3).contiguous()
+        centroid = vertices.mean(1)
+        t = torch.as_tensor(ref["centroid_cam"], dtype=torch.float32)[None] - torch.einsum("ij,nj->ni", R[0], centroid)
+        K = torch.as_tensor(ref["K"], dtype=torch.float32).expand(n, 3, 3).contiguous()
+        return K, R, t
+    cam = motion.camera
+    K = torch.as_tensor(cam.K, dtype=torch.float32)
+    R = torch.as_tensor(cam.R, dtype=torch.float32)
+    t = torch.as_tensor(cam.t, dtype=torch.float32)
+    camv, screen = project(vertices, K, R, t)
+    depth = camv[..., 2].mean(1).numpy()
+    fx = K[:, 0, 0].numpy()
+    ref_K = np.asarray(ref["full_K"])
+    side = ref["crop_side"] * (fx / ref_K[0, 0]) * (ref["centroid_cam"][2] / depth)
+    xy = screen[..., :2].numpy()
+    centre = (xy.min(1) + xy.max(1)) / 2
+    boxes = np.stack([np.floor(centre[:, 0] - side / 2), np.floor(centre[:, 1] - side / 2), np.ceil(side)], 1)
+    boxes = boxes.astype(int)
+    Kc = torch.as_tensor(crop_intrinsics(cam.K, boxes, size), dtype=torch.float32)
+    return Kc, R, t
+
+
+def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str | Path, onnx: str | Path | None = None,
+                  betas: np.ndarray | None = None, camera: str = "track", background=(0.0, 0.0, 0.0),
+                  alpha: str = "predicted", device: str = "auto", batch: int = 16, model_dir: str | None = None,
+                  progress: Callable | None = None) -> Path:
+    """Render the avatar for every frame of ``motion_path`` into ``out_dir/%05d.png`` (RGBA, straight alpha).
+
+    onnx: run that exported network with onnxruntime instead of torch. betas: shape override. alpha: 'predicted'
+    (the network's mask) or 'raster' (the body coverage). Returns ``out_dir``."""
+    dev = select_device(device)
+    net, state = load_checkpoint(checkpoint, dev)
+    meta = state["data_meta"]
+    spec = render.RasterSpec(**meta["raster"])
+    size = int(meta["size"])
+    motion = Motion.load(motion_path)
+    body = load_model(meta.get("model", motion.model), model_dir=model_dir, gender=motion.gender)
+    if motion.rotvec.shape[1] != body.num_joints:
+        raise ValueError(f"{motion_path}: {motion.rotvec.shape[1]} joints, but the avatar was trained with "
+                         f"{body.name!r} ({body.num_joints} joints); retarget the motion to that body model first.")
+    if betas is None and meta.get("betas") is not None:
+        betas = np.asarray(meta["betas"], np.float32)
+    code = colour_code(body)
+    session = onnx_session(onnx) if onnx else None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bg = torch.as_tensor(background, dtype=torch.float32).view(1, 3, 1, 1)
+    n = motion.num_frames
+    for s in range(0, n, batch):
+        sel = np.arange(s, min(n, s + batch))
+        verts = motion_vertices(body, motion, sel, betas=betas)
+        sub = Motion(model=motion.model, fps=motion.fps, joint_names=motion.joint_names, rotvec=motion.rotvec[sel],
+                     transl=motion.transl[sel], camera=None if motion.camera is None else type(motion.camera)(
+                         K=motion.camera.K[sel], R=motion.camera.R[sel], t=motion.camera.t[sel],
+                         image_size=motion.camera.image_size))
+        K, R, t = novel_cameras(meta, verts, sub, camera)
+        x, cov = render.raster_inputs(verts, K, R, t, body.faces, code, size, spec)
+        x = compose_input(x, bg.expand(len(sel), -1, -1, -1))
+        if session is not None:
+            out = torch.from_numpy(run_onnx(session, x.numpy(), batch))
+        else:
+            out = predict(net, x, batch, amp=dev.type == "cuda")
+        a = out[:, 3:4] if alpha == "predicted" else cov
+        rgba = torch.cat([out[:, :3], a], 1).permute(0, 2, 3, 1).clamp(0, 1).numpy()
+        for i, img in zip(sel, rgba):
+            u8 = (img * 255).round().astype(np.uint8)
+            cv2.imwrite(str(out_dir / f"{i:05d}.png"), cv2.cvtColor(u8, cv2.COLOR_RGBA2BGRA))
+        if progress:
+            progress("render", int(sel[-1]) + 1, n, f"frame {int(sel[-1]) + 1}/{n}")
+    log.info("rendered %d frames of %s -> %s", n, motion_path, out_dir)
+    return out_dir
+
+
+__all__ = ["export_onnx", "onnx_session", "run_onnx", "render_motion", "novel_cameras"]
