@@ -40,6 +40,7 @@ def add_shape_key_group(ob: bpy.types.Object, basis: np.ndarray, names: list[str
         kb = ob.shape_key_add(name=kname, from_mix=False)
         kb.data.foreach_set("co", (basis + np.asarray(dirs[k], np.float32)).ravel())
         kb.slider_min, kb.slider_max = _slider_range(ranges, values, k)
+        kb.value = 0.0  # new keys start at 1.0 in Blender 5
         made.append(kb.name)
     return made
 

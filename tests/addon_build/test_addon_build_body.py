@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_toy_rig, world_heads
+from conftest import evaluated_local_verts, make_toy_rig, world_heads
 
 bpy = pytest.importorskip("bpy")
 
@@ -62,6 +62,8 @@ def test_mesh_weights_uvs_and_shape_keys(empty_scene, toy_rig):
         np.testing.assert_allclose(co.reshape(V, 3), toy_rig.template + toy_rig.shape_dirs[k], atol=1e-6)
     np.testing.assert_allclose([blocks[n].value for n in toy_rig.shape_names[:2]], betas, atol=1e-6)
     assert json.loads(ob["smplpix_shape_keys"])["expression"] == list(toy_rig.expr_names)
+    # keys other than the given betas rest at 0: the evaluated rest mesh is the shaped template
+    np.testing.assert_allclose(evaluated_local_verts(ob), toy_rig.rest_state(betas)[0], atol=1e-5)
 
 
 def test_options_skip_shape_keys_and_bake_shape(empty_scene, toy_rig):
