@@ -1,4 +1,4 @@
-"""Start, watch and stop the backend process (``python -m backend serve``) with ``subprocess.Popen``.
+"""Start, watch and stop the backend process (``python -m backend.server``) with ``subprocess.Popen``.
 
 bpy-free (stdlib only) so headless scripts and tests use exactly what the add-on uses. The token is a fresh random
 secret per start, passed in the environment (``SMPLPIX_TOKEN``); the backend announces its port in one JSON ready
@@ -34,13 +34,14 @@ class BackendProcess:
 
     def __init__(self, python: str | Path | None = None, repo_root: str | Path = REPO_ROOT,
                  job_root: str | Path | None = None, device: str = "auto", extra_env: dict | None = None,
-                 unix_socket: str | None = None) -> None:
+                 unix_socket: str | None = None, extra_args: list[str] | tuple[str, ...] = ()) -> None:
         self.repo_root = Path(repo_root)
         self.python = Path(python) if python else default_python(self.repo_root)
         self.job_root = Path(job_root) if job_root else None
         self.device = device
         self.extra_env = dict(extra_env or {})
         self.unix_socket = unix_socket
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen | None = None
         self.token = ""
         self.ready: dict = {}
@@ -93,10 +94,11 @@ class BackendProcess:
         env["SMPLPIX_TOKEN"] = self.token
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.repo_root), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
-        cmd = [str(self.python), "-m", "backend", "serve", "--device", self.device, "--job-root", str(self.job_root),
+        cmd = [str(self.python), "-m", "backend.server", "--device", self.device, "--job-root", str(self.job_root),
                "--parent-pid", str(os.getpid())]
         if self.unix_socket:
             cmd += ["--unix", self.unix_socket]
+        cmd += self.extra_args
         self.log_path = self.job_root / "backend.log"
         log_file = open(self.log_path, "ab")
         try:

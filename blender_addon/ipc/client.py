@@ -42,11 +42,15 @@ class BackendClient:
         self._send_lock = threading.Lock()
         self._seq = itertools.count(1)
         self._closed = threading.Event()
+        self._end_lock = threading.Lock()
+        self._ended = False
         family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
             self.sock.connect(address)
+            if family == socket.AF_INET:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             P.send_message(self.sock, P.Hello(P.PROTOCOL_VERSION, token))
             reply = P.read_message(self.sock)
         except (OSError, P.ProtocolError) as exc:
@@ -88,15 +92,17 @@ class BackendClient:
         self._end(reason)
 
     def _end(self, reason: str) -> None:
-        first = not self._closed.is_set()
-        self._closed.set()
-        if not first:
-            return
-        for job_id in list(self.pending):
-            self.pending.pop(job_id, None)
-            self.messages.put(P.Error(job_id, P.ERR_BACKEND_DIED,
-                                      f"{reason}; the job was lost. Restart the backend and run it again.", ""))
-        self.messages.put(None)
+        """Once: an error for every pending job, then the end marker (called by the reader or by a waiter)."""
+        with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+            self._closed.set()
+            for job_id in list(self.pending):
+                self.pending.pop(job_id, None)
+                self.messages.put(P.Error(job_id, P.ERR_BACKEND_DIED,
+                                          f"{reason}; the job was lost. Restart the backend and run it again.", ""))
+            self.messages.put(None)
 
     # -- requests ---------------------------------------------------------------------------------------------
     def send(self, msg: P.Message) -> None:
@@ -151,7 +157,7 @@ class BackendClient:
         try:
             msg = self.messages.get(timeout=timeout)
         except queue.Empty:
-            if self._alive is not None and not self._alive() and not self._closed.is_set():
+            if self._alive is not None and not self._alive() and not self._ended:
                 self._end("the backend process exited")
                 return self.next_message(0)
             if self._closed.is_set() and self.messages.empty():
@@ -170,8 +176,8 @@ class BackendClient:
             try:
                 msg = self.next_message(0.1)
             except BackendError:
-                return P.Error(job_id, P.ERR_BACKEND_DIED, "the backend stopped before the job finished; "
-                                                           "restart the backend and run it again.", "")
+                return P.Error(job_id, P.ERR_BACKEND_DIED, "the backend stopped before the job finished. "
+                                                           "Restart the backend and run it again.", "")
             if msg is None or getattr(msg, "job_id", None) != job_id:
                 continue
             if isinstance(msg, P.Progress):

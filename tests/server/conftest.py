@@ -1,4 +1,4 @@
-"""Fixtures for the server tests: a real backend subprocess (with the test job kinds) on loopback."""
+"""Fixtures for the server tests: real backend subprocesses (with the test job kinds) on loopback."""
 
 from __future__ import annotations
 
@@ -26,8 +26,21 @@ def backend(repo_root, tmp_path_factory):
 
 
 @pytest.fixture()
-def fresh_backend(repo_root, tmp_path):
+def backend_factory(repo_root, tmp_path):
+    """Start backends of the test's own (options as BackendProcess kwargs); all are stopped afterwards."""
+    started = []
+
+    def start(**kwargs) -> BackendProcess:
+        proc = start_backend(repo_root, tmp_path / f"jobs{len(started)}", **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture()
+def fresh_backend(backend_factory):
     """A backend of the test's own (for tests that kill or shut it down)."""
-    proc = start_backend(repo_root, tmp_path / "jobs")
-    yield proc
-    proc.stop()
+    return backend_factory()
