@@ -12,7 +12,9 @@ import bpy
 
 from ..core.motion import Motion
 from ..core.rigspec import RigSpec
-from ..core.rotations import matrix_to_quat, quat_continuity, rotvec_to_matrix
+from ..core.rotations import (
+    matrix_to_quat, quat_continuity, quat_multiply, quat_to_matrix, rotvec_to_matrix, rotvec_to_quat,
+)
 from .armature import bone_rest_orient
 from .common import Created, add_curves, new_action
 
@@ -22,19 +24,20 @@ def pose_bone_channels(rest_orient: np.ndarray, rotvec: np.ndarray, transl: np.n
     """Pose-bone channels for a motion.
 
     rest_orient: (J, 3, 3) bone rest frames B_j; rotvec: (F, J, 3) local axis-angle, radians; transl (F, 3) m.
-    Returns quaternions (F, J, 4) of B_j^T R_j B_j, sign-continuous over frames, the root location
-    B_0^T transl (F, 3), and the local rotation matrices R (F, J, 3, 3).
+    Returns quaternions (F, J, 4) of B_j^T R_j B_j (as q_B^* q_R q_B), sign-continuous over frames, the root
+    location B_0^T transl (F, 3), and the local rotation matrices R (F, J, 3, 3).
     """
-    R = rotvec_to_matrix(rotvec)
     B = np.asarray(rest_orient, np.float64)
-    Q = np.einsum("jba,fjbc,jcd->fjad", B, R, B)
-    quats = quat_continuity(matrix_to_quat(Q), axis=0)
-    loc = np.einsum("ba,fb->fa", B[0], np.asarray(transl, np.float64))
-    return quats, loc, R
+    q_r = rotvec_to_quat(rotvec)
+    q_b = matrix_to_quat(B)[None]
+    q_b_conj = q_b * np.array([1.0, -1.0, -1.0, -1.0])
+    quats = quat_continuity(quat_multiply(quat_multiply(q_b_conj, q_r), q_b), axis=0)
+    loc = np.asarray(transl, np.float64) @ B[0]
+    return quats, loc, quat_to_matrix(q_r)
 
 
 def animate_armature(ob: bpy.types.Object, rig: RigSpec, motion: Motion, frame_start: int, created: Created,
-                     interpolation: str = "LINEAR") -> tuple[str, np.ndarray]:
+                     interpolation: str | None = None) -> tuple[str, np.ndarray]:
     """Key every pose bone's rotation_quaternion and the root's location. Returns (action name, R (F,J,3,3)).
 
     B_j is read back from the built bones (float32 in Blender), so keys match exactly what Blender evaluates and
@@ -53,7 +56,7 @@ def animate_armature(ob: bpy.types.Object, rig: RigSpec, motion: Motion, frame_s
 
 def animate_shape_keys(ob: bpy.types.Object, rig: RigSpec, motion: Motion, frame_start: int, created: Created,
                        expr_names: list[str], pose_names: list[str], rotmats: np.ndarray | None = None,
-                       interpolation: str = "LINEAR") -> str | None:
+                       interpolation: str | None = None) -> str | None:
     """Key expression values (motion.expression) and pose-corrective weights (RigSpec.pose_feature) per frame
     on the mesh's shape keys. Returns the action name, or None when there is nothing to key."""
     expr = motion.expression_or_zeros()

@@ -91,19 +91,23 @@ def assigned_fcurves(id_data: bpy.types.ID):
 
 
 def add_curves(fcurves, data_path: str, frames: np.ndarray, values: np.ndarray, group: str = "",
-               interpolation: str = "LINEAR") -> None:
-    """One F-Curve per column of ``values`` (N, C) keyed at ``frames`` (N,), in bulk (no keyframe_insert)."""
+               interpolation: str | None = None) -> None:
+    """One F-Curve per column of ``values`` (N, C) keyed at ``frames`` (N,), in bulk (no keyframe_insert).
+
+    interpolation: None keeps Blender's default for new keys (the user's preference, Bezier by default; every
+    curve passes exactly through its keys); "LINEAR", "CONSTANT", ... are set per key (slower)."""
     values = np.asarray(values, np.float32).reshape(len(frames), -1)
     n = len(frames)
     co = np.empty((n, 2), np.float32)
     co[:, 0] = frames
-    interp = np.full(n, _INTERP[interpolation], np.int32)
+    interp = None if interpolation is None else np.full(n, _INTERP[interpolation], np.int32)
     for index in range(values.shape[1]):
         fc = fcurves.new(data_path, index=index, group_name=group) if group else fcurves.new(data_path, index=index)
         co[:, 1] = values[:, index]
         fc.keyframe_points.add(n)
         fc.keyframe_points.foreach_set("co", co.ravel())
-        fc.keyframe_points.foreach_set("interpolation", interp)
+        if interp is not None:
+            fc.keyframe_points.foreach_set("interpolation", interp)
         fc.update()
 
 
