@@ -80,6 +80,16 @@ class AnnyBodyModel(BodyModel):
         self.register_buffer("base_phenotype", torch.tensor(base, dtype=dtype, device=device)[None],
                              persistent=False)
         self._faces = torch.as_tensor(a.faces, dtype=torch.int64, device=device)
+        # Blendshape rows: the phenotype basis first, then the facial actions (checked, the fast path relies on it).
+        rows = [labels.index(FACIAL_PREFIX + n) for n in self.expr_names]
+        self._n_pheno = len(labels) - len(rows)
+        if rows != list(range(self._n_pheno, len(labels))):
+            raise ValueError("unexpected Anny blendshape layout; this adapter needs the phenotype rows first")
+        face_dirs = a.blendshapes[rows]  # (E, V, 3); only the face moves
+        touched = torch.nonzero(face_dirs.abs().sum(dim=(0, 2)) > 0)[:, 0]
+        self.register_buffer("face_vertex_index", touched, persistent=False)
+        self.register_buffer("face_dirs", face_dirs[:, touched].reshape(len(rows), -1).clone(), persistent=False)
+        self.register_buffer("face_head_dirs", a.bone_heads_blendshapes[rows].clone(), persistent=False)
 
     # -- interface ---------------------------------------------------------------------------------------------
     @property
@@ -107,7 +117,78 @@ class AnnyBodyModel(BodyModel):
     def forward(self, rotvec: torch.Tensor, transl: torch.Tensor | None = None, shape: torch.Tensor | None = None,
                 expression: torch.Tensor | None = None) -> BodyOutput:
         """rotvec (B, 104, 3) radians, local in rest axes; transl (B, 3) m; shape (B|1, 6) phenotype offsets;
-        expression (B|1, 52) facial action weights. Vertices (B, 13718, 3) and joints (B, 104, 3), metres, Z up."""
+        expression (B|1, 52) facial action weights. Vertices (B, 13718, 3) and joints (B, 104, 3), metres, Z up.
+
+        Fast path on Anny's buffers: rest orientations cancel out in this parameterization, so FK runs on the rest
+        heads alone; phenotype blendshapes are evaluated once for a shared (1, 6) shape; facial actions touch only
+        the face vertices; skinning is one (V, J) x (J, 12) product per pose."""
+        a = self.anny
+        B, J = rotvec.shape[0], rotvec.shape[1]
+        if J != self.num_joints:
+            raise ValueError(f"Anny expects rotvec (B, {self.num_joints}, 3), got {tuple(rotvec.shape)}")
+        dev, dt = self.base_phenotype.device, self.dtype
+        rotvec = rotvec.to(dev, dt)
+        pheno = self.base_phenotype
+        if shape is not None:
+            pheno = pheno + shape.to(dev, dt).reshape(-1, self.num_shape)
+        S = pheno.shape[0]
+        V = a.template_vertices.shape[0]
+        if shape is None:
+            verts, heads = self._base_rest()
+        else:
+            verts, heads = self._phenotype_rest(pheno)
+        if expression is not None:
+            e = expression.to(dev, dt).reshape(-1, self.num_expression)
+            n = max(S, e.shape[0])
+            offsets = (e @ self.face_dirs).reshape(e.shape[0], -1, 3).expand(n, -1, -1)
+            verts = torch.index_add(verts.expand(n, -1, -1), 1, self.face_vertex_index, offsets)
+            heads = heads + torch.einsum("ek,kjc->ejc", e, self.face_head_dirs)
+        heads = heads.expand(B, -1, -1)
+        root = heads[:, 0] if transl is None else heads[:, 0] + transl.to(dev, dt).reshape(B, 3)
+        G, posed = self._kinematics(roma.rotvec_to_rotmat(rotvec), heads, root)
+        transforms = torch.cat([G, (posed - (G @ heads[..., None])[..., 0])[..., None]], dim=-1)  # (B, J, 3, 4)
+        # One GEMM for the whole batch: (V, J) x (J, B * 12).
+        T = transforms.reshape(B, J, 12).permute(1, 0, 2).reshape(J, B * 12)
+        A = torch.matmul(a.dense_vertex_bone_weights, T).reshape(V, B, 3, 4).permute(1, 0, 2, 3)
+        out = (A[..., :3] * verts[:, :, None, :]).sum(-1) + A[..., 3]
+        return BodyOutput(vertices=out, joints=posed)
+
+    def _kinematics(self, R: torch.Tensor, heads: torch.Tensor, root: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """RigSpec forward kinematics, one batched step per tree depth. R (B, J, 3, 3) local rotations, heads
+        (B, J, 3) rest heads, root (B, 3) posed root head -> global rotations (B, J, 3, 3), posed heads (B, J, 3)."""
+        local, order, inverse, parent = self.anny.kinematic_chain_indices
+        offsets = (heads - heads[:, parent])[:, order]
+        R = R[:, order]
+        Gs, Hs = [R[:, :1]], [root[:, None]]
+        for first, last in self.anny.kinematic_chain_levels[1:]:
+            idx = local[first:last]
+            Gp, Hp = Gs[-1][:, idx], Hs[-1][:, idx]
+            Gs.append(Gp @ R[:, first:last])
+            Hs.append(Hp + (Gp @ offsets[:, first:last, :, None])[..., 0])
+        return torch.cat(Gs, 1)[:, inverse], torch.cat(Hs, 1)[:, inverse]
+
+    def _phenotype_rest(self, pheno: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rest vertices (S, V, 3) and bone heads (S, J, 3) for phenotype values (S, 6), no facial action."""
+        a, K, S = self.anny, self._n_pheno, pheno.shape[0]
+        zeros = torch.zeros(S, self.num_expression, device=pheno.device, dtype=pheno.dtype)
+        wi = a._get_phenotype_blendshape_coefficients(pheno, zeros[:, :0], zeros)[:, :K]
+        verts = a.template_vertices + (wi @ a.blendshapes[:K].reshape(K, -1)).reshape(S, -1, 3)
+        heads = a.template_bone_heads + torch.einsum("sk,kjc->sjc", wi, a.bone_heads_blendshapes[:K])
+        return verts, heads
+
+    def _base_rest(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_phenotype_rest` of the base phenotype, cached per device/dtype."""
+        key = (self.base_phenotype.device, self.dtype)
+        if getattr(self, "_base_cache", (None,))[0] != key:
+            with torch.no_grad():
+                self._base_cache = (key, *self._phenotype_rest(self.base_phenotype))
+        return self._base_cache[1], self._base_cache[2]
+
+    def forward_anny_pipeline(self, rotvec: torch.Tensor, transl: torch.Tensor | None = None, shape: torch.Tensor | None = None,
+                expression: torch.Tensor | None = None) -> BodyOutput:
+        """Same as :meth:`forward`, through Anny's own rest model (bone orientations) and skinning; slower, kept
+        as the reference the fast path is tested against."""
         a = self.anny
         B, J = rotvec.shape[0], rotvec.shape[1]
         if J != self.num_joints:

@@ -136,3 +136,16 @@ def test_bone_frames_point_at_tails(spec):
     names = list(spec.joint_names)
     upper, lower = names.index("upperleg02.L"), names.index("lowerleg01.L")
     np.testing.assert_allclose(spec.bone_tails[upper], spec.rest_joints[lower], atol=0.01)
+
+
+def test_fast_forward_equals_annys_own_kinematics_and_skinning(anny_model):
+    """The fast path (FK on heads only, one GEMM) against Anny's rest model, forward_kinematic and skinning."""
+    g = torch.Generator().manual_seed(2)
+    rotvec = torch.randn(3, 104, 3, generator=g) * 0.5
+    transl = torch.randn(3, 3, generator=g)
+    for shape, expr in ((None, None), (torch.randn(1, 6, generator=g) * 0.2, torch.rand(3, 52, generator=g)),
+                        (torch.randn(3, 6, generator=g) * 0.2, torch.rand(1, 52, generator=g))):
+        fast = anny_model(rotvec, transl, shape, expr)
+        ref = anny_model.forward_anny_pipeline(rotvec, transl, shape, expr)
+        torch.testing.assert_close(fast.vertices, ref.vertices, atol=1e-5, rtol=0)
+        torch.testing.assert_close(fast.joints, ref.joints, atol=1e-5, rtol=0)
