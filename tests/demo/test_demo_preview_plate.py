@@ -1,0 +1,56 @@
+"""The avatar preview (a PNG sequence) lands in Blender as a frame-synced image sequence on the camera."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+cv2 = pytest.importorskip("cv2")
+
+from blender_addon.build.preview import find_sequence, load_preview  # noqa: E402
+
+
+@pytest.fixture()
+def empty_scene():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    yield bpy.context.scene
+
+
+def _write_frames(folder, n=5):
+    folder.mkdir()
+    for i in range(n):
+        img = np.zeros((16, 24, 4), np.uint8)
+        img[..., 2] = 40 * i  # red channel in BGRA grows per frame
+        img[..., 3] = 255
+        cv2.imwrite(str(folder / f"frame_{i + 1:06d}.png"), img)
+
+
+def test_preview_sequence_on_camera(tmp_path, empty_scene):
+    _write_frames(tmp_path / "preview", 5)
+    (tmp_path / "preview" / "notes.png").write_bytes(b"")  # un-numbered files are ignored
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    empty_scene.collection.objects.link(cam)
+    name = load_preview(tmp_path / "preview", frame_start=3, camera="Cam")
+    image = bpy.data.images[name]
+    assert image.source == "SEQUENCE" and image["smplpix_frames"] == 5
+    bgs = [b for b in cam.data.background_images if b.image == image]
+    assert len(bgs) == 1 and bgs[0].image_user.frame_start == 3 and bgs[0].image_user.frame_duration == 5
+    # Loading again replaces the image instead of adding another one, and keeps one background slot.
+    name2 = load_preview(tmp_path / "preview", frame_start=3, camera="Cam")
+    assert name2 == name and sum(1 for i in bpy.data.images if i.name.startswith("SMPLpix Preview")) == 1
+    assert len([b for b in cam.data.background_images if b.source == "IMAGE"]) == 1
+    image = bpy.data.images[name2]
+    assert tuple(image.size) == (24, 16)  # the first frame decodes
+    px = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(px)
+    assert px.reshape(-1, 4)[:, 3].min() == pytest.approx(1.0)
+
+
+def test_preview_errors_name_the_fix(tmp_path, empty_scene):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="Render preview"):
+        find_sequence(tmp_path / "empty")
+    _write_frames(tmp_path / "p", 2)
+    with pytest.raises(ValueError, match="not a camera"):
+        load_preview(tmp_path / "p", camera="Nope")
