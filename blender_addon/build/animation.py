@@ -6,14 +6,18 @@ slotted action (Blender >= 4.4). Frame i of the motion lands on scene frame ``fr
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 from ..core.motion import Motion
 from ..core.rigspec import RigSpec
 from ..core.rotations import (
-    matrix_to_quat, quat_continuity, quat_multiply, quat_to_matrix, rotvec_to_matrix, rotvec_to_quat,
+    matrix_to_quat,
+    quat_continuity,
+    quat_multiply,
+    quat_to_matrix,
+    rotvec_to_matrix,
+    rotvec_to_quat,
 )
 from .armature import bone_rest_orient
 from .common import Created, add_curves, new_action

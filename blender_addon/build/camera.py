@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 import bpy
+import numpy as np
 from mathutils import Matrix
 
 from ..core.motion import Camera

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 # Model world -> Blender world (Z up). "Y": SMPL family (+90 deg about X); "Z": Anny / AMASS;
 # "opencv": camera axes (x right, y down, z forward), e.g. SMPLify-X results (-90 deg about X).

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 from ..core.rigspec import RigSpec
 from .common import Created

@@ -10,9 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 from ..core.motion import Motion
 from ..core.readers import read_motion, remap_motion

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 from ..core.rigspec import RigSpec
 
@@ -72,5 +71,5 @@ def add_rig_shape_keys(ob: bpy.types.Object, rig: RigSpec, shape: bool = True, e
 def set_shape_values(ob: bpy.types.Object, names: list[str], values: np.ndarray) -> None:
     """Set (not key) shape-key values, e.g. the static body shape."""
     blocks = ob.data.shape_keys.key_blocks
-    for kname, v in zip(names, np.asarray(values, np.float64).tolist()):
+    for kname, v in zip(names, np.asarray(values, np.float64).tolist(), strict=False):
         blocks[kname].value = v

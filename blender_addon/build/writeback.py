@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 from ..core.motion import Motion, MotionError
 from ..core.readers import write_motion

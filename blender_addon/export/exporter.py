@@ -6,9 +6,8 @@ import contextlib
 import json
 from pathlib import Path
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 from .presets import ExportPreset, get_preset
 

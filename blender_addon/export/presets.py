@@ -63,7 +63,8 @@ PRESETS: dict[str, ExportPreset] = {
     "glb_generic": ExportPreset("glb_generic", "GLB", "generic", _GLTF_COMMON + (("export_format", "GLB"),)),
     "glb_unity": ExportPreset("glb_unity", "GLB", "unity", _GLTF_COMMON + (("export_format", "GLB"),)),
     "glb_unreal": ExportPreset("glb_unreal", "GLB", "unreal", _GLTF_COMMON + (("export_format", "GLB"),)),
-    "gltf_generic": ExportPreset("gltf_generic", "GLTF", "generic", _GLTF_COMMON + (("export_format", "GLTF_SEPARATE"),)),
+    "gltf_generic": ExportPreset("gltf_generic", "GLTF", "generic",
+                                 _GLTF_COMMON + (("export_format", "GLTF_SEPARATE"),)),
 }
 
 

@@ -25,7 +25,6 @@ from blender_addon.build.common import Created  # noqa: E402
 from blender_addon.build.scene import build_body  # noqa: E402
 from blender_addon.core.motion import Motion  # noqa: E402
 from blender_addon.core.rigspec import RigSpec  # noqa: E402
-from blender_addon.core.rotations import rotvec_to_quat  # noqa: E402
 
 
 def smplx_sized_rig(num_verts: int = 200, num_faces: int = 300, seed: int = 0) -> RigSpec:
@@ -44,7 +43,7 @@ def smplx_sized_rig(num_verts: int = 200, num_faces: int = 300, seed: int = 0) -
     tails = rest + 0.05 * orient[:, :, 1]
     verts = rest[rng.integers(0, J, num_verts)] + rng.normal(scale=0.05, size=(num_verts, 3))
     w = np.zeros((num_verts, J), np.float32)
-    for k in range(4):
+    for _ in range(4):
         w[np.arange(num_verts), rng.integers(0, J, num_verts)] += rng.uniform(0.1, 1, num_verts)
     w /= w.sum(1, keepdims=True)
     faces = rng.integers(0, num_verts, (num_faces, 3)).astype(np.int32)

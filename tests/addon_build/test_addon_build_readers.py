@@ -12,7 +12,11 @@ from conftest import make_motion
 
 from blender_addon.core.motion import MotionError
 from blender_addon.core.readers import (
-    SMPLH_JOINTS, SMPLX_JOINTS, read_motion, remap_motion, write_motion,
+    SMPLH_JOINTS,
+    SMPLX_JOINTS,
+    read_motion,
+    remap_motion,
+    write_motion,
 )
 from blender_addon.core.resample import resample_count, resample_motion, slerp
 from blender_addon.core.rotations import matrix_to_quat, rotvec_to_matrix, rotvec_to_quat
@@ -105,7 +109,8 @@ def _smplify_result(rng):
             "left_hand_pose": rng.normal(size=(1, 45)), "right_hand_pose": rng.normal(size=(1, 45)),
             "jaw_pose": rng.normal(size=(1, 3)), "leye_pose": np.zeros((1, 3)), "reye_pose": np.zeros((1, 3)),
             "betas": rng.normal(size=(1, 10)), "expression": rng.normal(size=(1, 10)),
-            "transl": rng.normal(size=(1, 3)), "camera_rotation": np.eye(3)[None], "camera_translation": np.zeros((1, 3))}
+            "transl": rng.normal(size=(1, 3)), "camera_rotation": np.eye(3)[None],
+            "camera_translation": np.zeros((1, 3))}
 
 
 def test_smplify_pkl_file_and_folder(tmp_path):

@@ -49,6 +49,6 @@ def remap_motion(motion: Motion, joint_names: tuple[str, ...] | list[str], model
             "build it on a rig of the same body-model family.")
     rotvec = np.zeros((motion.num_frames, len(joint_names), 3))
     rotvec[:, idx >= 0] = np.asarray(motion.rotvec, np.float64)[:, idx[idx >= 0]]
-    missing = [n for n, i in zip(joint_names, idx) if i < 0]
+    missing = [n for n, i in zip(joint_names, idx, strict=False) if i < 0]
     return dataclasses.replace(motion, joint_names=joint_names, rotvec=rotvec, model=model or motion.model,
                                metadata={**motion.metadata, "joints_without_data": missing})

@@ -67,7 +67,7 @@ def write_smpl(path: str | Path, motion: Motion) -> Path:
     if model not in _PARTS:
         guess = {len(v): k for k, v in JOINTS_BY_MODEL.items()}.get(len(motion.joint_names))
         if guess is None or any(canonical(a) != canonical(b)
-                                for a, b in zip(motion.joint_names, JOINTS_BY_MODEL[guess])):
+                                for a, b in zip(motion.joint_names, JOINTS_BY_MODEL[guess], strict=False)):
             raise MotionError(f"{path}: .smpl holds SMPL/SMPL-H/SMPL-X motions only; this one is {motion.model!r}.")
         model = guess
     m = remap_motion(motion, JOINTS_BY_MODEL[model], model=model, min_fraction=0.0)
