@@ -1,0 +1,57 @@
+"""Export operator: the selected built body (armature + mesh + animation) to FBX/GLB/glTF with a preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from .capture import body_armature
+
+
+class SMPLPIX_OT_export_body(bpy.types.Operator):
+    """Export the selected body with the chosen preset (FBX, GLB or glTF for generic use, Unity or Unreal)"""
+
+    bl_idname = "smplpix.export_body"
+    bl_label = "Export Body"
+    bl_options = {"REGISTER"}
+
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH",
+                                       description="Output file (empty: the one set in the Export panel)")
+    preset: bpy.props.StringProperty(name="Preset", description="Preset name (empty: the Export panel's)")
+
+    @classmethod
+    def poll(cls, context):
+        if body_armature(context) is None:
+            cls.poll_message_set("Select a body built by SMPLpix (its armature or mesh)")
+            return False
+        return True
+
+    def execute(self, context):
+        from ..export.exporter import export_scene
+        from ..export.presets import get_preset
+
+        s = context.scene.smplpix
+        try:
+            preset = get_preset(self.preset or s.export_preset)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        raw = self.filepath or s.export_path
+        if not raw:
+            self.report({"ERROR"}, "Choose an output file in the Export panel")
+            return {"CANCELLED"}
+        path = Path(bpy.path.abspath(raw))
+        if path.suffix.lower() != preset.suffix:
+            path = path.with_suffix(preset.suffix)
+        arm = body_armature(context)
+        try:
+            written = export_scene([arm.name], path, preset)
+        except (ValueError, OSError, RuntimeError) as exc:
+            self.report({"ERROR"}, f"Export failed: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {arm.name} to {written}")
+        return {"FINISHED"}
+
+
+CLASSES = (SMPLPIX_OT_export_body,)

@@ -1,0 +1,41 @@
+"""Every class the add-on registers, listed explicitly, registered in order and unregistered in reverse.
+
+No side effects at register: no sockets, no processes, no timers (the backend starts from a button). Unregister
+stops a backend the session started, so disabling the add-on leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import preferences, properties
+from .operators import backend_ops, body, capture, export_ops
+from .ui import panels
+
+CLASSES = (
+    preferences.SMPLPIX_AddonPreferences,
+    *properties.CLASSES,
+    *backend_ops.CLASSES,
+    *body.CLASSES,
+    *capture.CLASSES,
+    *export_ops.CLASSES,
+    *panels.CLASSES,
+)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    properties.register_pointers()
+
+
+def unregister() -> None:
+    from .operators.base import sync_jobs_ui
+    from .operators.session import SESSION
+
+    if bpy.app.timers.is_registered(sync_jobs_ui):
+        bpy.app.timers.unregister(sync_jobs_ui)
+    SESSION.stop()
+    properties.unregister_pointers()
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

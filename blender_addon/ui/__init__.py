@@ -1,0 +1,1 @@
+"""Sidebar panels and lists (bpy zone)."""
