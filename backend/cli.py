@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "backend.server.cli",  # serve
     "backend.fitting.cli",  # estimate
     "backend.avatar.cli",  # avatar train | eval | render | export-onnx
+    "backend.demo.cli",  # demo clip | novel-motion | score
 )
 
 
