@@ -10,9 +10,15 @@ from ..core.rigspec import RigSpec
 SLIDER_LIMIT = 10.0  # Blender's hard bound on shape-key slider ranges
 
 
-def key_names(prefix: str, names: tuple[str, ...], count: int) -> list[str]:
-    """RigSpec names when given (Anny phenotypes, ARKit expressions), else ``Shape000``-style names."""
-    return list(names) if len(names) == count else [f"{prefix}{k:03d}" for k in range(count)]
+SMPL_FAMILY = ("smplx", "smplh", "smpl", "flame", "mano")
+
+
+def key_names(prefix: str, names: tuple[str, ...], count: int, model: str = "") -> list[str]:
+    """Shape-key names: ``Shape000`` / ``Exp000`` / ``Pose000`` for the SMPL family (whose coefficients are just
+    numbered) or when the RigSpec has no names; otherwise the RigSpec's names (Anny phenotypes, ARKit blendshapes)."""
+    if model in SMPL_FAMILY or len(names) != count:
+        return [f"{prefix}{k:03d}" for k in range(count)]
+    return list(names)
 
 
 def _slider_range(rng: np.ndarray | None, values: np.ndarray | None, k: int) -> tuple[float, float]:
@@ -56,14 +62,14 @@ def add_rig_shape_keys(ob: bpy.types.Object, rig: RigSpec, shape: bool = True, e
     basis = basis.reshape(V, 3)
     out: dict[str, list[str]] = {"shape": [], "expression": [], "pose": []}
     if shape and len(rig.shape_names):
-        out["shape"] = add_shape_key_group(ob, basis, key_names("Shape", rig.shape_names, len(rig.shape_names)),
-                                           rig.shape_dirs, rig.shape_range)
+        names = key_names("Shape", rig.shape_names, len(rig.shape_names), rig.model)
+        out["shape"] = add_shape_key_group(ob, basis, names, rig.shape_dirs, rig.shape_range)
     if expressions and len(rig.expr_names):
-        out["expression"] = add_shape_key_group(ob, basis, key_names("Exp", rig.expr_names, len(rig.expr_names)),
-                                                rig.expr_dirs, rig.expr_range, expr_values)
+        names = key_names("Exp", rig.expr_names, len(rig.expr_names), rig.model)
+        out["expression"] = add_shape_key_group(ob, basis, names, rig.expr_dirs, rig.expr_range, expr_values)
     if correctives and len(rig.pose_names):
         P = len(rig.pose_names)
-        out["pose"] = add_shape_key_group(ob, basis, key_names("Pose", rig.pose_names, P), rig.pose_dirs,
+        out["pose"] = add_shape_key_group(ob, basis, key_names("Pose", rig.pose_names, P, rig.model), rig.pose_dirs,
                                           np.tile([[-2.0, 2.0]], (P, 1)))
     return out
 

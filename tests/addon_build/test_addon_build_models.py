@@ -4,6 +4,8 @@ RigSpec.skin, and the write-back round trip is lossless."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import evaluated_local_verts, world_heads
@@ -81,6 +83,33 @@ def test_smplx_build_matches_rigspec(empty_scene, smplx_rig, correctives, tol):
     assert smplx_rig.up_axis == "Y" and len(smplx_rig.pose_names) == 9 * 54
     motion = _motion(smplx_rig, 100, seed=6, scale=0.3)
     res = build_motion(smplx_rig, motion, correctives=correctives)
+    keys = bpy.data.objects[res.mesh].data.shape_keys.key_blocks.keys()
+    assert keys[1:4] == ["Shape000", "Shape001", "Shape002"] and "Exp009" in keys
+    assert ("Pose485" in keys) == correctives
     if correctives:
         _check_fk(empty_scene, smplx_rig, motion, res)
     _check_skin(empty_scene, smplx_rig, motion, res, (0, 50, 99), correctives=correctives, tol=tol)
+
+
+def test_amass_smplh_motion_on_smplx_rig(empty_scene, smplx_rig, tmp_path):
+    rng = np.random.default_rng(8)
+    F = 20
+    poses, trans = rng.normal(scale=0.3, size=(F, 156)), rng.normal(scale=0.2, size=(F, 3))
+    path = tmp_path / "amass_smplh.npz"
+    np.savez(path, poses=poses, trans=trans, betas=rng.normal(size=16), mocap_framerate=np.array(60.0),
+             gender=np.array("neutral"))
+    res = build_motion(smplx_rig, path, correctives=False)
+    arm = bpy.data.objects[res.armature]
+    np.testing.assert_allclose(np.array(arm.matrix_world), np.eye(4), atol=1e-7)  # AMASS worlds are Z-up
+    # SMPL-H's 52 joints by name onto SMPL-X's 55: jaw and eyes stay at rest
+    rotvec = np.zeros((F, 55, 3))
+    src = poses.reshape(F, 52, 3)
+    rotvec[:, :22], rotvec[:, 25:] = src[:, :22], src[:, 22:]
+    betas = np.asarray(json.loads(arm["smplpix_betas"]))
+    assert len(betas) == len(smplx_rig.shape_names)  # AMASS's 16 betas, cut to the rig's 10
+    _, joints = smplx_rig.rest_state(betas)
+    _, heads = smplx_rig.forward_kinematics(rotvec_to_matrix(rotvec), trans, joints)
+    for f in (0, 11, 19):
+        empty_scene.frame_set(res.frame_start + f)
+        np.testing.assert_allclose(world_heads(arm, smplx_rig.joint_names), heads[f], atol=1e-3)
+    assert abs(empty_scene.render.fps / empty_scene.render.fps_base - 60.0) < 1e-6
