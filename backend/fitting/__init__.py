@@ -1,0 +1,1 @@
+"""Fitting: per-frame detections -> body-model motion (batched whole-sequence optimisation in torch)."""

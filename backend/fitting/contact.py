@@ -1,0 +1,36 @@
+"""Foot contact from fitted foot points: slow (no sliding) and at the lowest height nearby (on a support)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import binary_closing, binary_opening, minimum_filter1d
+
+
+def detect_contact(feet: np.ndarray, up: np.ndarray, fps: float, max_speed: float = 0.6, max_height: float = 0.08,
+                   window_s: float = 1.0) -> np.ndarray:
+    """feet (F, 2, P, 3) world points of the left/right foot (heel, toe, ...), metres; up (3,) unit.
+    Returns (F, 2) bool contact: the lowest foot point moves slower than ``max_speed`` m/s and is within
+    ``max_height`` m of the lowest that foot gets within ``window_s`` seconds (the floor or a support)."""
+    F = feet.shape[0]
+    low = (feet @ up).min(axis=2)  # (F, 2) height of the lowest point
+    low_pt = np.take_along_axis(feet, (feet @ up).argmin(axis=2)[..., None, None], axis=2)[:, :, 0]
+    speed = np.zeros((F, 2))
+    if F > 1:
+        v = np.linalg.norm(np.diff(feet, axis=0), axis=-1).max(axis=2) * fps  # (F-1, 2) fastest foot point
+        speed[1:] = v
+        speed[0] = v[0]
+        speed[1:-1] = np.minimum(v[:-1], v[1:])  # a frame is slow if either neighbour step is slow
+    size = max(3, int(round(window_s * fps)) | 1)
+    floor = minimum_filter1d(low, size=size, axis=0, mode="nearest")
+    contact = (speed < max_speed) & (low - floor < max_height)
+    del low_pt
+    for k in range(2):
+        contact[:, k] = binary_opening(binary_closing(contact[:, k], np.ones(3)), np.ones(2))
+    return contact
+
+
+def floor_height(feet: np.ndarray, contact: np.ndarray, up: np.ndarray) -> float:
+    """Height (along ``up``) of the lowest support the feet stand on: a low percentile of contact heights."""
+    low = (feet @ up).min(axis=2)
+    h = low[contact] if contact.any() else low.reshape(-1)
+    return float(np.percentile(h, 10))

@@ -1,0 +1,300 @@
+"""Whole-sequence fit of a body model to per-frame detections (all frames batched, Adam in torch).
+
+World axes are the model's own; the camera is static, looks at the person from the front with the model's up
+axis pointing up in the image (OpenCV camera: x right, y down, z forward), focal length from the image size
+unless given. Stages: (1) global orientation + translation, (2) everything (body pose, shared shape, hands),
+(3) foot contact: no sliding during detected contacts, nothing below the floor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from backend.bodymodels.base import BodyModel
+from backend.fitting import contact as contact_mod
+from backend.fitting.correspondences import (BODY_BONES, Correspondences, body_correspondences,
+                                             hand_correspondences, model_axes, pick_surface_points)
+from backend.fitting.init import initial_global, initial_limbs
+from backend.fitting.priors import hinge_axes, hinge_penalty, stiffness
+from backend.fitting.skeleton import build_landmark_rig, matrix_to_rotvec, rotvec_to_matrix
+from backend.perception.keypoints import Keypoints
+
+log = logging.getLogger(__name__)
+
+
+class FitCancelled(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    focal: float | None = None  # pixels; None: 0.9 * the longer image side
+    iters_global: int = 40
+    iters_body: int = 160
+    iters_contact: int = 40
+    lr: float = 0.04
+    fit_shape: bool = True
+    fit_hands: bool = True
+    w_2d: float = 1.0  # robust reprojection, residuals in % of the person's height
+    gmof_sigma: float = 8.0  # % of the person's height
+    w_3d: float = 15.0  # MediaPipe world bone directions (1 - cos)
+    w_prior: float = 2.0
+    w_hinge: float = 20.0
+    w_shape: float = 5.0
+    w_accel: float = 0.4  # landmark acceleration in g
+    w_rot_vel: float = 20.0  # joint rotation change per frame, rad
+    w_slide: float = 2000.0  # foot displacement during contact, m
+    w_floor: float = 500.0  # foot below the floor, m
+    device: str = "cpu"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FitResult:
+    """Per-frame fit (F frames, J joints) in model axes, with the static camera."""
+
+    rotvec: np.ndarray  # (F, J, 3) local rotations, radians
+    transl: np.ndarray  # (F, 3) metres
+    shape: np.ndarray  # (S,)
+    K: np.ndarray  # (3, 3) pixels
+    cam_R: np.ndarray  # (3, 3) world -> camera (OpenCV)
+    cam_t: np.ndarray  # (3,) metres
+    contact: np.ndarray  # (F, 2) bool, left/right foot
+    confidence: np.ndarray  # (F,) in [0, 1]
+    reproj_px: np.ndarray  # (F,) median body landmark reprojection error, pixels (nan when not detected)
+    body_uv: np.ndarray  # (F, L, 2) projected model body landmarks, pixels
+    body_index: np.ndarray  # (L,) MediaPipe pose indices of body_uv
+    floor: float  # floor height along the up axis, metres (0 after alignment)
+    timings: dict
+
+
+def _gmof(sq: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Geman-McClure on squared residuals."""
+    s2 = sigma * sigma
+    return s2 * sq / (s2 + sq)
+
+
+def _targets(kp: Keypoints, corrs: list[Correspondences]) -> tuple[np.ndarray, np.ndarray]:
+    uv, w = [], []
+    for c in corrs:
+        arr = getattr(kp, c.source)[:, c.source_index]  # (F, L, 3)
+        uv.append(arr[..., :2])
+        w.append(arr[..., 2] * c.weight[None])
+    return np.concatenate(uv, 1), np.concatenate(w, 1)
+
+
+def fit_keypoints(kp: Keypoints, model: BodyModel, settings: FitSettings = FitSettings(),
+                  progress: Callable[[str, int, int], None] | None = None,
+                  cancelled: Callable[[], bool] | None = None) -> FitResult:
+    """Fit ``model`` to the detections ``kp`` (frames in kp order). Frames without a detection are filled in by
+    the temporal terms."""
+    import time
+
+    t_start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if settings.device == "cpu":
+        torch.set_num_threads(1)  # the CPU is shared with detection; small ops are faster single-threaded
+    try:
+        return _fit(kp, model, settings, progress, cancelled, t_start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
+    import time
+
+    dev = torch.device(settings.device)
+    F = kp.num_frames
+    W, H = kp.image_size
+    fps = kp.fps / max(1, int(np.median(np.diff(kp.frame_indices))) if F > 1 else 1)
+    rig = model.rig_spec()
+    surface = pick_surface_points(rig)
+    body = body_correspondences(rig, surface)
+    corrs = [body]
+    use_hands = settings.fit_hands and bool((kp.left_hand[..., 2] > 0).any() or (kp.right_hand[..., 2] > 0).any())
+    if use_hands:
+        corrs += [hand_correspondences(rig, "left", surface), hand_correspondences(rig, "right", surface)]
+    uv_t, w_t = _targets(kp, corrs)
+    w_t = w_t * kp.found[:, None]
+
+    # Landmark -> (joint or vertex) gather index into cat([joints of active set, selected vertices]).
+    J = rig.num_joints
+    active = np.zeros(J, bool)
+    verts = []
+    for c in corrs:
+        active[c.joint[c.joint >= 0]] = True
+        verts += [int(v) for v in c.vertex if v >= 0]
+    verts = sorted(set(verts))
+    lrig = build_landmark_rig(model, rig, active, np.asarray(verts, np.int64)).to(dev)
+    A = lrig.num_active
+    pos = {int(j): i for i, j in enumerate(lrig.active_index)}
+    gather = np.concatenate([[pos[int(j)] if j >= 0 else A + verts.index(int(v)) for j, v in zip(c.joint, c.vertex)]
+                             for c in corrs]).astype(np.int64)
+    Lb = len(body.source_index)
+
+    left, up, fwd = model_axes(rig)
+    R0 = np.stack([left, -up, -fwd]).astype(np.float64)  # world -> camera, person facing the camera
+    f = float(settings.focal or 0.9 * max(W, H))
+    K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], np.float64)
+
+    R_init, tr_init = initial_global(kp, rig, body, R0, K)
+    limb_rot = initial_limbs(kp, rig, body, R0, R_init)
+    pose_init = matrix_to_rotvec(torch.as_tensor(limb_rot[:, lrig.active_index[1:]])).float().numpy()
+    tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
+    uv_t, w_t, R_init = tt(uv_t), tt(w_t), tt(R_init)
+    R0_t, K_t = tt(R0), tt(K)
+    height = np.where(kp.found, kp.bbox[:, 3] - kp.bbox[:, 1], 0.0)
+    height = np.maximum(height, 0.1 * H)
+    scale = tt(100.0 / height)[:, None, None]  # px -> % of the person's height
+    gather_t = torch.as_tensor(gather, device=dev)
+
+    # 3D bone directions (camera axes) from MediaPipe world landmarks.
+    bidx = {int(s): i for i, s in enumerate(body.source_index)}
+    bones = [(a, b) for a, b in BODY_BONES if a in bidx and b in bidx]
+    ba = np.array([bidx[a] for a, _ in bones])
+    bb = np.array([bidx[b] for _, b in bones])
+    wd = kp.body_world[:, [b for _, b in bones]] - kp.body_world[:, [a for a, _ in bones]]
+    nrm = np.linalg.norm(wd, axis=-1, keepdims=True)
+    dir_t = tt(wd / np.maximum(nrm, 1e-6))
+    cb = np.minimum(kp.body[:, [a for a, _ in bones], 2], kp.body[:, [b for _, b in bones], 2])
+    w_dir = tt(cb * kp.found[:, None] * (nrm[..., 0] > 1e-4))
+
+    stiff = tt(stiffness(tuple(rig.joint_names[j] for j in lrig.active_index))[1:])
+    hinges = [(pos[j], ax) for j, ax in hinge_axes(rig) if j in pos]
+    h_idx = torch.as_tensor([h[0] - 1 for h in hinges], dtype=torch.long, device=dev)
+    h_ax = tt(np.array([h[1] for h in hinges]).reshape(-1, 3))
+
+    d_glob = torch.zeros(F, 3, device=dev, requires_grad=True)
+    transl = tt(tr_init).clone().requires_grad_(True)
+    pose = tt(pose_init).clone().requires_grad_(True)
+    S = model.num_shape
+    shape = torch.zeros(1, S, device=dev, requires_grad=True) if (settings.fit_shape and S) else None
+    # Overall size is not observable from one view (it trades with depth): keep size-like coefficients fixed.
+    names = tuple(getattr(model, "param_names", ()))
+    shape_mask = tt([0.0 if n in ("height", "age") else 1.0 for n in names] if len(names) == S else np.ones(S))
+    fixed_rest = lrig.rest(None)
+    foot_sel = None
+    contact_t = None
+    floor_h = 0.0
+    up_t = tt(up)
+    s = settings
+
+    def landmarks():
+        Rg = rotvec_to_matrix(d_glob) @ R_init
+        rot = torch.cat([Rg[:, None], rotvec_to_matrix(pose)], 1)
+        rest = lrig.rest_linear(shape) if shape is not None else fixed_rest
+        Hj, V = lrig(rot, transl, rest)
+        return torch.cat([Hj, V], 1)[:, gather_t]  # (F, L, 3) world
+
+    def losses(stage: int) -> torch.Tensor:
+        P = landmarks()
+        cam = P @ R0_t.T
+        z = cam[..., 2:].clamp_min(0.05)
+        uv = cam[..., :2] / z * K_t[0, 0] + K_t[:2, 2]
+        res = ((uv - uv_t) * scale).pow(2).sum(-1)
+        loss = s.w_2d * (w_t * _gmof(res, sigma[0])).sum() / F
+        d = cam[:, bb] - cam[:, ba]
+        d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        loss = loss + s.w_3d * (w_dir * (1 - (d * dir_t).sum(-1))).sum() / F
+        if F > 2:
+            acc = (P[2:] - 2 * P[1:-1] + P[:-2]) * (fps * fps / 9.81)
+            loss = loss + s.w_accel * acc.pow(2).sum() / F
+        if stage >= 2:
+            loss = loss + s.w_prior * (stiff[None, :, None] * pose.pow(2)).sum() / F
+            if len(hinges):
+                loss = loss + s.w_hinge * hinge_penalty(pose, h_idx, h_ax) / F
+            if F > 1:
+                loss = loss + s.w_rot_vel * (pose[1:] - pose[:-1]).pow(2).sum() / F
+            if shape is not None:
+                loss = loss + s.w_shape * shape.pow(2).sum()
+        if stage >= 3 and foot_sel is not None:
+            feet = P[:, foot_sel]  # (F, 2, k, 3)
+            step = (feet[1:] - feet[:-1]).pow(2).sum(-1)  # (F-1, 2, k)
+            both = (contact_t[1:] & contact_t[:-1]).float()[..., None]
+            loss = loss + s.w_slide * (step * both).sum() / F
+            h = feet @ up_t - floor_h
+            loss = loss + s.w_floor * torch.relu(-h).pow(2).sum() / F
+        return loss
+
+    sigma = [s.gmof_sigma]
+
+    def run(stage: int, params: list, iters: int, lr: float, name: str, sigmas: tuple[float, float]) -> None:
+        if iters <= 0:
+            return
+        groups = [{"params": [p for p in params if p is not shape], "lr": lr}]
+        if shape is not None and any(p is shape for p in params):
+            groups.append({"params": [shape], "lr": lr * 0.25})
+        opt = torch.optim.Adam(groups)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters, eta_min=0.0)
+        for it in range(iters):
+            if cancelled is not None and cancelled():
+                raise FitCancelled("fit cancelled")
+            # Anneal the robust scale: far-off landmarks (arms from the rest pose) must pull first.
+            sigma[0] = sigmas[0] * (sigmas[1] / sigmas[0]) ** (it / max(1, iters - 1))
+            if shape is not None and it % 40 == 0:
+                lrig.linearise(shape)
+            opt.zero_grad(set_to_none=True)
+            loss = losses(stage)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if shape is not None:
+                with torch.no_grad():
+                    shape.mul_(shape_mask).clamp_(-0.45, 0.45)
+            if progress is not None and (it % 10 == 0 or it == iters - 1):
+                progress(name, it + 1, iters)
+        log.debug("%s: loss %.4f", name, float(loss.detach()))
+
+    t0 = time.perf_counter()
+    run(1, [d_glob, transl], s.iters_global, s.lr * 1.5, "fit global", (50.0, 25.0))
+    params = [d_glob, transl, pose] + ([shape] if shape is not None else [])
+    run(2, params, s.iters_body, s.lr, "fit body", (40.0, s.gmof_sigma))
+
+    # Foot contact from the fitted feet, then a short refinement with contact constraints.
+    foot_pts = []
+    for side in ("L", "R"):
+        idx = [i for i, n in enumerate(body.names) if n in (f"heel.{side}", f"toe.{side}")]
+        foot_pts.append(idx)
+    with torch.no_grad():
+        P = landmarks().cpu().numpy()
+    contact = np.zeros((F, 2), bool)
+    if all(len(p) == 2 for p in foot_pts):
+        foot_sel = torch.as_tensor(np.array(foot_pts), device=dev)
+        feet = P[:, np.array(foot_pts)]
+        contact = contact_mod.detect_contact(feet, up, fps)
+        floor_h = contact_mod.floor_height(feet, contact, up)
+        contact_t = torch.as_tensor(contact, device=dev)
+        run(3, params, s.iters_contact, s.lr * 0.5, "fit contact", (s.gmof_sigma, s.gmof_sigma))
+    t_fit = time.perf_counter() - t0
+
+    with torch.no_grad():
+        P = landmarks()
+        cam = P @ R0_t.T
+        uv = (cam[..., :2] / cam[..., 2:].clamp_min(0.05) * K_t[0, 0] + K_t[:2, 2]).cpu().numpy()
+        Rg = (rotvec_to_matrix(d_glob) @ R_init)
+        root = matrix_to_rotvec(Rg).cpu().numpy()
+    rotvec = np.zeros((F, J, 3))
+    rotvec[:, lrig.active_index[1:]] = pose.detach().cpu().numpy()
+    rotvec[:, 0] = root
+    # Floor at height 0: move the world, and the camera with it.
+    tr = transl.detach().cpu().numpy().astype(np.float64) - up * floor_h
+    cam_t = R0 @ up * floor_h
+    body_uv = uv[:, :Lb]
+    tgt = uv_t[:, :Lb].cpu().numpy()
+    conf = kp.body[:, body.source_index, 2]
+    err = np.linalg.norm(body_uv - tgt, axis=-1)
+    good = (conf > 0.5) & kp.found[:, None]
+    reproj = np.array([np.median(e[g]) if g.any() else np.nan for e, g in zip(err, good)])
+    rel = np.nan_to_num(reproj / np.maximum(height, 1.0), nan=1.0)
+    confidence = kp.found * conf.mean(1) * np.exp(-rel / 0.05)
+    log.info("fit %d frames in %.1f s; median reprojection %.1f px", F, t_fit, float(np.nanmedian(reproj)))
+    return FitResult(rotvec=rotvec, transl=tr, shape=(shape.detach().cpu().numpy()[0] if shape is not None
+                                                       else np.zeros(S)),
+                     K=K, cam_R=R0, cam_t=cam_t, contact=contact, confidence=confidence.astype(np.float32),
+                     reproj_px=reproj, body_uv=body_uv, body_index=body.source_index, floor=0.0,
+                     timings={"fit_s": t_fit, "total_s": time.perf_counter() - t_start})
+
