@@ -20,6 +20,8 @@ def build_armature(rig: RigSpec, name: str, rest_joints: np.ndarray, axes: str, 
     rest_joints[j], its matrix (armature space) equal to rest_orient[j], and a length taken from bone_tails.
     axes: the world the motion lives in ("Y", "Z", "opencv"); the object is rotated so it stands Z-up.
     """
+    if bpy.context.mode != "OBJECT" and bpy.context.object is not None:
+        bpy.ops.object.mode_set(mode="OBJECT")  # leave another object's edit/pose mode before editing bones
     arm = created.add(bpy.data.armatures.new(name))
     ob = created.add(bpy.data.objects.new(name, arm))
     ob.matrix_world = Matrix(world_matrix(axes).tolist())

@@ -53,6 +53,7 @@ def build_camera(cam: Camera, name: str, world_rot: np.ndarray, frame_start: int
     data.sensor_width = SENSOR_WIDTH_MM
     lens, sx, sy = lens_and_shift(cam.K, cam.image_size)
     data.lens, data.shift_x, data.shift_y = float(lens[0]), float(sx[0]), float(sy[0])
+    ob["smplpix_image_size"] = [int(v) for v in cam.image_size]
     M = camera_world_matrices(cam, world_rot)
     ob.rotation_mode = "QUATERNION"
     ob.matrix_world = Matrix(M[0].tolist())
@@ -79,3 +80,26 @@ def build_camera(cam: Camera, name: str, world_rot: np.ndarray, frame_start: int
         bg.clip = clip
         bg.alpha = 1.0
     return ob
+
+
+def camera_from_blender(loc: np.ndarray, quat: np.ndarray, lens: np.ndarray, shift_x: np.ndarray,
+                        shift_y: np.ndarray, image_size: tuple[int, int], world_rot: np.ndarray,
+                        sensor_width: float = SENSOR_WIDTH_MM) -> Camera:
+    """Inverse of :func:`camera_world_matrices` and :func:`lens_and_shift`: Blender camera channels per frame
+    (location (F, 3), rotation quaternion (F, 4), lens mm / shift (F,)) -> OpenCV Camera in the motion world."""
+    from ..core.rotations import quat_to_matrix
+
+    rot = quat_to_matrix(quat)
+    cam_to_world = world_rot.T @ rot @ _CV_TO_BLENDER_CAM  # (F, 3, 3) OpenCV camera axes in the motion world
+    R = cam_to_world.transpose(0, 2, 1)
+    centre = np.asarray(loc, np.float64) @ world_rot  # W^T loc, row-wise
+    t = -np.einsum("fab,fb->fa", R, centre)
+    w, h = image_size
+    side = float(max(w, h))
+    F = len(loc)
+    K = np.zeros((F, 3, 3))
+    K[:, 0, 0] = K[:, 1, 1] = np.asarray(lens) * side / sensor_width
+    K[:, 0, 2] = 0.5 * w - np.asarray(shift_x) * side
+    K[:, 1, 2] = 0.5 * h + np.asarray(shift_y) * side
+    K[:, 2, 2] = 1.0
+    return Camera(K=K, R=R, t=t, image_size=(int(w), int(h)))

@@ -50,6 +50,10 @@ def _motion_axes(motion: Motion) -> str:
 
 def _build(rig: RigSpec, name: str, betas: np.ndarray | None, axes: str, collection, shape_keys: bool,
            expressions: bool, correctives: bool, created: Created, expr_values: np.ndarray | None = None):
+    if isinstance(collection, str):
+        if collection not in bpy.data.collections:
+            raise ValueError(f"no collection named {collection!r}; pick an existing collection or leave it empty.")
+        collection = bpy.data.collections[collection]
     coll = collection or bpy.context.scene.collection
     betas = np.zeros(0) if betas is None else np.asarray(betas, np.float64)[: len(rig.shape_names)]
     verts, joints = rig.rest_state(betas)
@@ -135,6 +139,8 @@ def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: s
             scene.render.resolution_x, scene.render.resolution_y = motion.camera.image_size
             scene.render.resolution_percentage = 100
     arm[PROP_PREFIX + "fps"] = float(motion.fps)
+    if cam_ob is not None:
+        arm[PROP_PREFIX + "camera"] = cam_ob.name
     return BuildResult(armature=arm.name, mesh=mesh.name, camera=cam_ob.name if cam_ob else None,
                        actions=tuple(actions), frame_start=frame_start, frame_end=frame_end,
                        fps=scene_fps(scene) if set_scene else float(motion.fps), shape_keys=keys)

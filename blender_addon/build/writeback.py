@@ -13,11 +13,12 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.motion import Motion, MotionError
+from ..core.motion import Camera, Motion, MotionError
 from ..core.readers import write_motion
 from ..core.rotations import matrix_to_rotvec, quat_to_matrix
 from .armature import bone_rest_orient
-from .common import PROP_PREFIX, assigned_fcurves, scene_fps
+from .camera import camera_from_blender
+from .common import PROP_PREFIX, assigned_fcurves, scene_fps, world_rotation
 
 
 def _curve_samples(fc, frames: np.ndarray) -> np.ndarray:
@@ -33,7 +34,7 @@ def _curve_samples(fc, frames: np.ndarray) -> np.ndarray:
 def _channels(fcurves, path: str, size: int, frames: np.ndarray, default: np.ndarray) -> np.ndarray:
     out = np.tile(default, (len(frames), 1)).astype(np.float64)
     for i in range(size):
-        fc = fcurves.find(path, index=i)
+        fc = fcurves.find(path, index=i) if hasattr(fcurves, "find") else None
         if fc is not None:
             out[:, i] = _curve_samples(fc, frames)
     return out
@@ -70,11 +71,13 @@ def armature_motion(armature: bpy.types.Object | str, frame_range: tuple[int, in
     transl = loc @ B[0].T
     expression = _expression(ob, frames)
     axes = ob.get(PROP_PREFIX + "axes", "Y")
+    camera = _camera(bpy.data.objects.get(ob.get(PROP_PREFIX + "camera", "")), frames, axes)
     fps = float(ob.get(PROP_PREFIX + "fps", scene_fps(bpy.context.scene)))
     motion = Motion(
         model=str(ob.get(PROP_PREFIX + "model", "unknown")), fps=fps, joint_names=tuple(names),
         rotvec=matrix_to_rotvec(R), transl=transl,
         betas=np.asarray(json.loads(ob.get(PROP_PREFIX + "betas", "[]")), np.float64), expression=expression,
+        camera=camera,
         gender=str(ob.get(PROP_PREFIX + "gender", "neutral")), up_axis="Z" if axes == "Z" else "Y",
         metadata={"source": "blender", "armature": ob.name, "frame_start": start,
                   **({"world_axes": "opencv"} if axes == "opencv" else {})},
@@ -100,6 +103,25 @@ def _expression(ob: bpy.types.Object, frames: np.ndarray) -> np.ndarray | None:
             if fc is not None:
                 out[:, k] = _curve_samples(fc, frames)
     return out
+
+
+def _camera(cam_ob: bpy.types.Object | None, frames: np.ndarray, axes: str) -> Camera | None:
+    """The built camera's (possibly edited) animation as an OpenCV Camera, or None without a camera."""
+    if cam_ob is None or cam_ob.type != "CAMERA":
+        return None
+    data = cam_ob.data
+    scene = bpy.context.scene
+    size = tuple(cam_ob.get("smplpix_image_size", (scene.render.resolution_x, scene.render.resolution_y)))
+    obj_curves = assigned_fcurves(cam_ob)
+    data_curves = assigned_fcurves(data)
+    if obj_curves is None:
+        obj_curves = []
+    q_static = np.array(cam_ob.matrix_world.to_quaternion())
+    loc = _channels(obj_curves, "location", 3, frames, np.array(cam_ob.matrix_world.translation))
+    quat = _channels(obj_curves, "rotation_quaternion", 4, frames, q_static)
+    lens, sx, sy = (_channels(data_curves or [], path, 1, frames, np.array([getattr(data, path)]))[:, 0]
+                    for path in ("lens", "shift_x", "shift_y"))
+    return camera_from_blender(loc, quat, lens, sx, sy, size, world_rotation(axes), data.sensor_width)
 
 
 def export_motion(armature: bpy.types.Object | str, path: str | Path,

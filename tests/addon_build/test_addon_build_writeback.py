@@ -81,3 +81,14 @@ def test_smplx_named_rig_exports_smpl_file(empty_scene, tmp_path):
     assert codec.frame_count == 8
     assert _angle(codec.full_pose[:, :10], motion.rotvec).max() < 1e-5
     assert np.all(codec.full_pose[:, 10:] == 0)
+
+
+def test_camera_round_trip(empty_scene, toy_rig):
+    motion = make_motion(toy_rig.joint_names, frames=12, camera=True)
+    res = build_motion(toy_rig, motion)
+    back = armature_motion(res.armature).camera
+    c = motion.camera
+    assert back.image_size == c.image_size
+    np.testing.assert_allclose(back.K, c.K, atol=1e-3)  # pixels (lens is stored as float32 millimetres)
+    np.testing.assert_allclose(back.R, c.R, atol=1e-5)
+    np.testing.assert_allclose(back.t, c.t, atol=1e-5)
