@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from blender_addon.ipc.client import BackendClient, BackendError
+from .ipc.client import BackendClient, BackendError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout this add-on lives in (when run from source)
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from blender_addon.ipc import protocol as P
+from . import protocol as P
 
 log = logging.getLogger(__name__)
 
