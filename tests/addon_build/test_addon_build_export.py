@@ -45,11 +45,22 @@ def _imported_shape_keys():
     return [kb.name for kb in mesh.data.shape_keys.key_blocks][1:] if mesh.data.shape_keys else []
 
 
-@pytest.mark.parametrize("preset", ["fbx_generic", "fbx_unity", "fbx_unreal"])
-def test_fbx_round_trip(empty_scene, toy_rig, tmp_path, preset):
+def _fbx_unit_scale(path) -> float:
+    """UnitScaleFactor of a binary FBX (centimetres per file unit): the double after its property header."""
+    data = path.read_bytes()
+    i = data.index(b"UnitScaleFactor")
+    j = data.index(b"Number", i) + len(b"Number")
+    j = data.index(b"D", j)
+    return struct.unpack_from("<d", data, j + 1)[0]
+
+
+@pytest.mark.parametrize("preset, unit_cm", [("fbx_generic", 1.0), ("fbx_unity", 100.0), ("fbx_unreal", 1.0)])
+def test_fbx_round_trip(empty_scene, toy_rig, tmp_path, preset, unit_cm):
     res, heads, keys = _build_and_sample(toy_rig, empty_scene)
     path = export_scene([res.armature], tmp_path / "body.fbx", preset)
     assert path.is_file() and not list(tmp_path.glob("*.part*"))
+    # Unreal wants centimetres with unit scale 1; Unity's "FBX All" keeps metres with unit scale 100
+    assert _fbx_unit_scale(path) == unit_cm
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 30
