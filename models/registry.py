@@ -58,8 +58,8 @@ MODEL_FILES: dict[str, ModelFileSpec] = {
     "smplh": ModelFileSpec(
         model="smplh", title="SMPL+H", url="https://mano.is.tue.mpg.de",
         licence="MANO/SMPL+H License (non-commercial scientific research only; register to download)",
-        files={g: (f"SMPLH_{g.upper()}.pkl", f"SMPLH_{g.upper()}.npz") for g in _GENDERED},
-        note="Download 'Extended SMPL+H model' (remove chumpy objects or use the .npz files)."),
+        files={g: (f"SMPLH_{g.upper()}.pkl", f"SMPLH_{g.upper()}.npz", f"{g}/model.npz") for g in _GENDERED},
+        note="Download 'Extended SMPL+H model' (AMASS's smplh/<gender>/model.npz layout also works)."),
     "smpl": ModelFileSpec(
         model="smpl", title="SMPL", url="https://smpl.is.tue.mpg.de",
         licence="SMPL Model License (non-commercial scientific research only; register to download)",

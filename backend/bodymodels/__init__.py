@@ -29,6 +29,7 @@ def load_body_model(name: str = "anny", model_dir: str | os.PathLike | None = No
     gender: 'neutral' | 'male' | 'female' (MANO: 'right' | 'left', or opts['side']).
     num_betas / num_expression: SMPL-family coefficient counts (Anny: 6 phenotype offsets, 52 facial actions).
     opts: Anny: ``phenotype={'gender': 0.3, ...}``, ``dtype``; SMPL family: ``dtype``, ``preference_dir``, ``side``.
+    Anny's ``gender`` sets its gender phenotype unless ``phenotype`` does: male 0.0, neutral 0.5, female 1.0.
     A missing or bad model file raises :class:`models.registry.ModelFileError` with the fix.
     """
     if name not in MODEL_NAMES:
@@ -38,8 +39,12 @@ def load_body_model(name: str = "anny", model_dir: str | os.PathLike | None = No
     if name == "anny":
         from backend.bodymodels.anny_model import AnnyBodyModel
 
-        return AnnyBodyModel(phenotype=opts.get("phenotype"), device=device,
-                             dtype=opts.get("dtype", torch.float32))
+        phenotype = dict(opts.get("phenotype") or {})
+        genders = {"male": 0.0, "neutral": 0.5, "female": 1.0}
+        if gender not in genders:
+            raise ValueError(f"gender must be one of {', '.join(genders)}, not {gender!r}")
+        phenotype.setdefault("gender", genders[gender])
+        return AnnyBodyModel(phenotype=phenotype, device=device, dtype=opts.get("dtype", torch.float32))
     from backend.bodymodels.smplx_family import SMPLFamilyModel
 
     return SMPLFamilyModel.from_folder(name, model_dir=model_dir, gender=gender, num_betas=num_betas,

@@ -79,7 +79,7 @@ class AnnyBodyModel(BodyModel):
         base = [float(phenotype.get(n, 0.5)) for n in self.param_names]
         self.register_buffer("base_phenotype", torch.tensor(base, dtype=dtype, device=device)[None],
                              persistent=False)
-        self._faces = torch.as_tensor(a.faces, dtype=torch.int64, device=device)
+        self.register_buffer("_faces", torch.as_tensor(a.faces, dtype=torch.int64, device=device), persistent=False)
         # Blendshape rows: the phenotype basis first, then the facial actions (checked, the fast path relies on it).
         rows = [labels.index(FACIAL_PREFIX + n) for n in self.expr_names]
         self._n_pheno = len(labels) - len(rows)

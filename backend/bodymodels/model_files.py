@@ -48,9 +48,8 @@ class _ModelUnpickler(pickle.Unpickler):
 def _plain(value):
     """Chumpy stubs -> numpy arrays (their ``x``); sparse matrices -> dense arrays."""
     if isinstance(value, _ChumpyStub):
-        if "x" in value.__dict__:
-            return np.asarray(value.__dict__["x"])
-        raise ValueError("a chumpy expression that is not a plain array")
+        x = value.__dict__.get("x")
+        return None if x is None else np.asarray(x)  # None: a chumpy expression; fine unless a required key
     if scipy.sparse.issparse(value):
         return np.asarray(value.todense())
     return value
@@ -86,7 +85,7 @@ def read_model_file(path: Path, model: str) -> dict:
 
 def check_model_data(data: dict, path: Path, model: str) -> None:
     """Raise ModelFileError if keys are missing or array shapes disagree."""
-    missing = [k for k in REQUIRED_KEYS[model] if k not in data]
+    missing = [k for k in REQUIRED_KEYS[model] if data.get(k) is None]
     if missing:
         raise ModelFileError(f"{path}: not a {model.upper()} model file (missing {', '.join(missing)}). "
                              + how_to_get(model))

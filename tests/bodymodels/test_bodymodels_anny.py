@@ -149,3 +149,14 @@ def test_fast_forward_equals_annys_own_kinematics_and_skinning(anny_model):
         ref = anny_model.forward_anny_pipeline(rotvec, transl, shape, expr)
         torch.testing.assert_close(fast.vertices, ref.vertices, atol=1e-5, rtol=0)
         torch.testing.assert_close(fast.joints, ref.joints, atol=1e-5, rtol=0)
+
+
+def test_gender_argument_sets_the_gender_phenotype(anny_model):
+    from backend.bodymodels import load_body_model
+
+    female = load_body_model("anny", gender="female")
+    assert float(female.base_phenotype[0, female.param_names.index("gender")]) == 1.0
+    male = load_body_model("anny", gender="male", phenotype={"gender": 0.2})  # explicit phenotype wins
+    assert float(male.base_phenotype[0, male.param_names.index("gender")]) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="gender"):
+        load_body_model("anny", gender="robot")
