@@ -100,8 +100,10 @@ def add_curves(fcurves, data_path: str, frames: np.ndarray, values: np.ndarray, 
     co = np.empty((n, 2), np.float32)
     co[:, 0] = frames
     interp = None if interpolation is None else np.full(n, _INTERP[interpolation], np.int32)
+    params = fcurves.bl_rna.functions["new"].parameters
+    group_kw = "group_name" if "group_name" in params else "action_group"  # channelbag (>= 4.4) vs legacy action
     for index in range(values.shape[1]):
-        fc = fcurves.new(data_path, index=index, group_name=group) if group else fcurves.new(data_path, index=index)
+        fc = fcurves.new(data_path, index=index, **({group_kw: group} if group else {}))
         co[:, 1] = values[:, index]
         fc.keyframe_points.add(n)
         fc.keyframe_points.foreach_set("co", co.ravel())
