@@ -1,0 +1,107 @@
+"""``python -m backend estimate INPUT -o motion.npz [--model anny|smplx|flame|mano] ...``.
+
+Detects the main person in a video or image folder (MediaPipe, cached), fits the body model to the whole sequence
+and writes a motion file (blender_addon.core.motion). Progress is drawn on stderr; bad input exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class ProgressBar:
+    """One updating stderr line per stage: ``detect [#####.....] 115/230 frame 115 of 230 (24.1/s)``."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+        self.stage, self.start, self.last = None, 0.0, 0.0
+
+    def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
+        now = time.perf_counter()
+        if stage != self.stage:
+            if self.stage is not None:
+                self.stream.write("\n")
+            self.stage, self.start = stage, now
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        frac = done / total if total else 0.0
+        fill = int(round(frac * self.width))
+        rate = done / max(now - self.start, 1e-6)
+        self.stream.write(f"\r{stage:<12} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} {message} "
+                          f"({rate:.1f}/s)   ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stage is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def add_commands(subparsers) -> None:
+    from backend.bodymodels import MODEL_NAMES
+
+    p = subparsers.add_parser("estimate", help="video/images -> body-model motion (.npz)",
+                              description="Estimate body-model motion from a monocular video or image folder.")
+    p.add_argument("input", help="video file (mp4, mov, mkv, avi, ...) or folder of images")
+    p.add_argument("-o", "--output", required=True, help="motion .npz to write")
+    p.add_argument("--model", default="anny", choices=MODEL_NAMES, help="body model (default: anny)")
+    p.add_argument("--model-dir", default=None, help="folder with SMPL-family model files")
+    p.add_argument("--start", type=int, default=0, help="first frame (default 0)")
+    p.add_argument("--end", type=int, default=None, help="frame after the last (default: all)")
+    p.add_argument("--stride", type=int, default=1, help="use every n-th frame (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: from image size)")
+    p.add_argument("--iterations", type=int, default=None, help="main fitting iterations (default 160)")
+    p.add_argument("--no-hands", action="store_true", help="do not fit fingers")
+    p.add_argument("--cache-dir", default=None,
+                   help="detections cache (default ~/.cache/smplpix-studio/detections; 'none' to disable)")
+    p.add_argument("--keypoints", default=None, help="also write the detections (.npz) here")
+    p.add_argument("--metrics", default=None, help="write fit metrics and timings (.json) here")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from backend.fitting.estimate import EstimateRequest, estimate
+    from backend.fitting.fit import FitSettings
+    from backend.perception.frames import FrameRange, FrameSourceError
+
+    if args.cache_dir is None:
+        cache = Path.home() / ".cache" / "smplpix-studio" / "detections"
+    else:
+        cache = None if args.cache_dir.lower() == "none" else Path(args.cache_dir)
+    fit = FitSettings(focal=args.focal, fit_hands=not args.no_hands)
+    if args.iterations is not None:
+        fit = dataclasses.replace(fit, iters_body=max(0, args.iterations))
+    req = EstimateRequest(input=Path(args.input), output=Path(args.output), model=args.model,
+                          model_dir=Path(args.model_dir) if args.model_dir else None,
+                          frames=FrameRange(args.start, args.end, args.stride), device=args.device, cache_dir=cache,
+                          fit=fit, keypoints_out=Path(args.keypoints) if args.keypoints else None)
+    bar = ProgressBar()
+    try:
+        result = estimate(req, progress=bar)
+    except (FrameSourceError, ValueError, FileNotFoundError) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a model-file problem names the file and the fix
+        if type(exc).__name__ == "ModelFileError":
+            bar.close()
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    bar.close()
+    summary = {"motion": str(result.motion_path), **result.metrics, **{f"{k}_s": v for k, v in result.timings.items()}}
+    if args.metrics:
+        Path(args.metrics).write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
+    return 0

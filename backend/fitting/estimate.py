@@ -1,0 +1,94 @@
+"""End to end: video or image folder -> detections (cached) -> sequence fit -> Motion file."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
+from backend.fitting.metrics import fit_metrics
+from backend.perception.detect import DetectSettings, detect_keypoints
+from backend.perception.frames import FrameRange
+from backend.perception.keypoints import Keypoints
+from backend.perception.postprocess import fix_left_right_swaps
+from blender_addon.core.motion import Camera, Motion
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimateRequest:
+    input: Path
+    output: Path  # motion .npz
+    model: str = "anny"
+    model_dir: Path | None = None
+    frames: FrameRange = FrameRange()
+    device: str = "cpu"
+    cache_dir: Path | None = None  # detections cache; None: no caching
+    detect: DetectSettings = DetectSettings()
+    fit: FitSettings = FitSettings()
+    keypoints_out: Path | None = None  # also write the detections here
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimateResult:
+    motion_path: Path
+    keypoints_path: Path | None
+    metrics: dict
+    timings: dict  # seconds: detect, fit, total
+
+
+def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: dict | None = None) -> Motion:
+    """Motion (model axes) with the static camera repeated per frame."""
+    F = kp.num_frames
+    stride = int(np.median(np.diff(kp.frame_indices))) if F > 1 else 1
+    camera = Camera(K=np.repeat(fit.K[None], F, 0), R=np.repeat(fit.cam_R[None], F, 0),
+                    t=np.repeat(fit.cam_t[None], F, 0), image_size=tuple(int(v) for v in kp.image_size))
+    meta = {"frame_start": int(kp.frame_indices[0]) if F else 0, "frame_stride": stride,
+            "source_fps": float(kp.fps), "floor_height": float(fit.floor), "metrics": metrics or {},
+            "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas"}
+    return Motion(model=model.name, fps=float(kp.fps) / max(1, stride), joint_names=tuple(model.joint_names),
+                  rotvec=fit.rotvec, transl=fit.transl, betas=np.asarray(fit.shape, np.float64),
+                  confidence=fit.confidence, camera=camera, foot_contact=fit.contact, up_axis=model.up_axis,
+                  source_video=source, metadata=meta)
+
+
+def estimate(req: EstimateRequest, progress: Progress | None = None,
+             cancelled: Callable[[], bool] | None = None) -> EstimateResult:
+    """Run detection (or re-use the cache), fit, and write ``req.output``."""
+    from backend.bodymodels import load_body_model
+
+    report = progress or (lambda stage, done, total, msg: None)
+    t0 = time.perf_counter()
+    kp = detect_keypoints(req.input, req.frames, req.detect, req.cache_dir,
+                          progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled)
+    t_detect = time.perf_counter() - t0
+    if not kp.found.any():
+        raise ValueError(f"{req.input}: no person was detected in the selected frames; check the frame range or "
+                         "use a video where the whole body is visible.")
+    kp, swapped = fix_left_right_swaps(kp)
+    if swapped.any():
+        log.info("repaired left/right swaps in %d frames", int(swapped.sum()))
+    if req.keypoints_out is not None:
+        kp.save(req.keypoints_out)
+    report("load model", 0, 1, req.model)
+    model = load_body_model(req.model, model_dir=req.model_dir, device=req.device)
+    t1 = time.perf_counter()
+    fit = fit_keypoints(kp, model, dataclasses.replace(req.fit, device=req.device),
+                        progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"),
+                        cancelled=cancelled)
+    t_fit = time.perf_counter() - t1
+    metrics = fit_metrics(fit.body_uv, fit.body_index, kp.body, kp.found)
+    motion = to_motion(fit, kp, model, str(req.input), metrics)
+    motion.save(req.output)
+    total = time.perf_counter() - t0
+    log.info("wrote %s (%d frames): reprojection %.1f px, jitter ratio %.1f, %.1f s", req.output, kp.num_frames,
+             metrics["reprojection_median_px"], metrics["jitter_ratio"], total)
+    return EstimateResult(req.output, req.keypoints_out, metrics,
+                          {"detect": t_detect, "fit": t_fit, "total": total})

@@ -1,0 +1,126 @@
+"""Contact sheet: frames of a video with the fitted body mesh of a motion file drawn over them.
+
+    python scripts/contact_sheet.py VIDEO MOTION.npz -o sheet.png [--frames 12] [--columns 4] [--width 480]
+    [--keypoints keypoints.npz]  (also draws the detected MediaPipe body landmarks in green)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+log = logging.getLogger("contact_sheet")
+
+
+def draw_mesh(image: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray,
+              colour=(120, 170, 230), alpha: float = 0.6) -> np.ndarray:
+    """Painter's-algorithm overlay of a mesh given in camera coordinates (V, 3) metres; returns a new image."""
+    z = verts_cam[:, 2]
+    uv = verts_cam[:, :2] / np.maximum(z[:, None], 1e-3) * [K[0, 0], K[1, 1]] + K[:2, 2]
+    tri = verts_cam[faces]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    view = -tri.mean(1)
+    view /= np.linalg.norm(view, axis=1, keepdims=True)
+    facing = (n * view).sum(1)
+    keep = (facing > 0) & (tri[..., 2].min(1) > 0.05)
+    order = np.argsort(-tri[:, :, 2].mean(1)[keep])
+    idx = np.nonzero(keep)[0][order]
+    shade = 0.35 + 0.65 * facing[idx]
+    layer = image.copy()
+    pts = np.round(uv[faces[idx]] * 4).astype(np.int32)  # 2 bits of sub-pixel precision
+    for p, s in zip(pts, shade):
+        cv2.fillConvexPoly(layer, p, tuple(float(c * s) for c in colour), lineType=cv2.LINE_AA, shift=2)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for p in pts:
+        cv2.fillConvexPoly(mask, p, 255, shift=2)
+    out = image.copy()
+    m = mask > 0
+    out[m] = (alpha * layer[m] + (1 - alpha) * image[m]).astype(np.uint8)
+    return out
+
+
+def render_sheet(video: Path, motion_path: Path, out: Path, frames: int = 12, columns: int = 4, width: int = 480,
+                 keypoints: Path | None = None, model_dir: Path | None = None) -> Path:
+    import torch
+
+    from backend.bodymodels import load_body_model
+    from backend.perception.frames import FrameRange, FrameSource
+    from blender_addon.core.motion import Motion
+
+    motion = Motion.load(motion_path)
+    if motion.camera is None:
+        raise SystemExit(f"{motion_path}: the motion has no camera; it cannot be overlaid on the video.")
+    model = load_body_model(motion.model, model_dir=model_dir)
+    start = int(motion.metadata.get("frame_start", 0))
+    stride = int(motion.metadata.get("frame_stride", 1))
+    picks = np.linspace(0, motion.num_frames - 1, min(frames, motion.num_frames)).round().astype(int)
+    kp = None
+    if keypoints is not None:
+        from backend.perception.keypoints import Keypoints
+
+        kp = Keypoints.load(keypoints)
+    wanted = {start + stride * int(i): int(i) for i in picks}
+    tiles = []
+    faces = model.faces.cpu().numpy()
+    src = FrameSource(video)
+    for index, img in src.frames(FrameRange(min(wanted), max(wanted) + 1, 1)):
+        if index not in wanted:
+            continue
+        i = wanted[index]
+        with torch.no_grad():
+            shape = torch.as_tensor(motion.betas, dtype=torch.float32)[None] if motion.betas.size else None
+            v = model(torch.as_tensor(motion.rotvec[i:i + 1], dtype=torch.float32),
+                      torch.as_tensor(motion.transl[i:i + 1], dtype=torch.float32), shape=shape).vertices[0].numpy()
+        cam = v @ motion.camera.R[i].T + motion.camera.t[i]
+        tile = draw_mesh(img, cam, faces, motion.camera.K[i])
+        if kp is not None:
+            k = int(np.nonzero(kp.frame_indices == index)[0][0]) if (kp.frame_indices == index).any() else -1
+            if k >= 0 and kp.found[k]:
+                for x, y, c in kp.body[k]:
+                    if c > 0.5:
+                        cv2.circle(tile, (int(x), int(y)), 4, (0, 255, 0), -1)
+        cv2.putText(tile, f"frame {index}", (20, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+        s = width / tile.shape[1]
+        tiles.append(cv2.resize(tile, None, fx=s, fy=s, interpolation=cv2.INTER_AREA))
+    rows = []
+    for r in range(0, len(tiles), columns):
+        row = tiles[r:r + columns]
+        row += [np.zeros_like(tiles[0])] * (columns - len(row))
+        rows.append(np.hstack(row))
+    sheet = np.vstack(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".part" + out.suffix)
+    if not cv2.imwrite(str(tmp), sheet):
+        raise SystemExit(f"{out}: could not write the image (use .png or .jpg)")
+    tmp.replace(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("video")
+    ap.add_argument("motion")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--frames", type=int, default=12)
+    ap.add_argument("--columns", type=int, default=4)
+    ap.add_argument("--width", type=int, default=480)
+    ap.add_argument("--keypoints", default=None)
+    ap.add_argument("--model-dir", default=None)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    out = render_sheet(Path(a.video), Path(a.motion), Path(a.output), a.frames, a.columns, a.width,
+                       Path(a.keypoints) if a.keypoints else None, Path(a.model_dir) if a.model_dir else None)
+    log.info("wrote %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
