@@ -129,7 +129,8 @@ def test_failed_build_leaves_nothing(empty_scene, toy_rig, tmp_path):
     motion = make_motion(toy_rig.joint_names, frames=4, camera=True)
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         build_motion(toy_rig, motion, video=tmp_path / "missing.mp4")
-    for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.armatures, bpy.data.actions, bpy.data.cameras):
+    for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.armatures, bpy.data.actions, bpy.data.cameras,
+                 bpy.data.shape_keys, bpy.data.movieclips):
         assert len(coll) == 0, list(coll)
 
 

@@ -194,3 +194,12 @@ def test_resample_interpolates_rotations_by_slerp():
     # slerp keeps the angle uniform: half-way between identity and a 2 rad turn is a 1 rad turn
     np.testing.assert_allclose(slerp(np.array([1.0, 0, 0, 0]), rotvec_to_quat(np.array([0, 0, 2.0])), 0.5),
                                rotvec_to_quat(np.array([0, 0, 1.0])), atol=1e-12)
+
+
+def test_writers_refuse_what_they_cannot_hold(tmp_path):
+    toy = make_motion(("a", "b", "c"), frames=3, model="toy")
+    with pytest.raises(MotionError, match="SMPL/SMPL-H/SMPL-X"):
+        write_motion(tmp_path / "toy.smpl", toy)
+    with pytest.raises(MotionError, match="'.bvh'"):
+        write_motion(tmp_path / "toy.bvh", toy)
+    assert list(tmp_path.iterdir()) == []
