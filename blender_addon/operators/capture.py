@@ -53,8 +53,9 @@ class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
         s = context.scene.smplpix
         video = _existing(self.filepath or s.video_path, "video")
         prefs = get_prefs(context)
-        params = body_params(s.model, s.gender, prefs)
-        params["video"] = video
+        params = {"input": video, "model": s.model}
+        if prefs.model_dir and s.model != "anny":
+            params["model_dir"] = bpy.path.abspath(prefs.model_dir)
         result = yield JobStep("estimate", params, f"Estimate {Path(video).name}")
         motion = result.files.get("motion")
         if not motion:

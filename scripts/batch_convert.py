@@ -1,0 +1,186 @@
+"""Headless batch conversion: videos and motion files -> .blend / FBX / GLB, one set per input.
+
+Run either way (same arguments):
+    blender -b -P scripts/batch_convert.py -- INPUT... --out DIR [options]
+    python scripts/batch_convert.py INPUT... --out DIR [options]        (with the PyPI ``bpy`` module)
+
+INPUT is a video (.mp4 .mov .avi .mkv .webm: estimated by the backend's ``estimate`` job), a motion file (.npz project
+motion or AMASS, .smpl, SMPLify-X .pkl), or a folder of them. For each input the add-on's own operators run blocking
+(``smplpix.import_motion`` / ``smplpix.estimate_video``, then ``smplpix.export_body``), printing
+``SMPLPIX_PROGRESS {json}`` lines for every job message and one ``SMPLPIX_BATCH {json}`` line per input state.
+A JSON summary (default ``DIR/summary.json``) lists every input with its outputs or its error. Exit code 0 only if
+every input converted; 1 if any failed; 2 for a usage error or a backend that would not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+MOTION_SUFFIXES = (".npz", ".smpl", ".pkl")
+FORMATS = ("blend", "fbx", "glb")
+
+
+def script_argv(argv: list[str]) -> list[str]:
+    """Our arguments: after ``--`` under Blender, else everything after the script name."""
+    return argv[argv.index("--") + 1:] if "--" in argv else argv[1:]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="batch_convert.py", description="Convert videos and motion files to "
+                                ".blend / FBX / GLB with SMPLpix Studio.")
+    p.add_argument("inputs", nargs="+", type=Path, help="videos, motion files, or folders of them")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--formats", default="blend,fbx,glb", help="comma-separated subset of blend,fbx,glb")
+    p.add_argument("--fbx-preset", default="fbx_generic", help="export preset for FBX (fbx_generic/unity/unreal)")
+    p.add_argument("--glb-preset", default="glb_generic", help="export preset for GLB")
+    p.add_argument("--summary", type=Path, help="summary JSON path (default OUT/summary.json)")
+    p.add_argument("--backend-python", type=Path, help="backend interpreter (default: the project's .venv)")
+    p.add_argument("--model-dir", type=Path, help="folder with SMPL-family model files")
+    p.add_argument("--model", default="anny", help="body model for videos (anny, smplx, ...)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    args = p.parse_args(argv)
+    args.formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    bad = sorted(set(args.formats) - set(FORMATS))
+    if bad or not args.formats:
+        p.error(f"--formats {bad or 'empty'}: choose from {', '.join(FORMATS)}")
+    return args
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Folders become their video/motion files (sorted, not recursive); files are kept as given."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in
+                          VIDEO_SUFFIXES + MOTION_SUFFIXES)
+        else:
+            out.append(path)
+    return out
+
+
+def emit(record: dict) -> None:
+    print("SMPLPIX_BATCH " + json.dumps(record), flush=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def setup_blender(args: argparse.Namespace):
+    """Import bpy (Blender's or the PyPI module), enable the add-on from this checkout, set its preferences."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import bpy  # first: it puts Blender's script modules (addon_utils) on sys.path
+    import addon_utils
+
+    if addon_utils.enable("blender_addon", default_set=True, handle_error=None) is None:
+        raise RuntimeError("the SMPLpix Studio add-on (blender_addon) did not enable")
+    prefs = bpy.context.preferences.addons["blender_addon"].preferences
+    prefs.device = args.device
+    if args.model_dir:
+        prefs.model_dir = str(args.model_dir.resolve())
+    if args.backend_python:
+        prefs.backend_python = str(args.backend_python)
+    return bpy
+
+
+def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...]) -> dict:
+    """Build one input in an empty scene and write its outputs; raises with a user-facing reason."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    bpy.ops.wm.read_homefile(use_empty=True)  # keeps add-ons and preferences
+    name = path.stem
+    if suffix in VIDEO_SUFFIXES:
+        if "estimate" not in kinds:
+            raise ValueError(f"{path.name}: this backend has no 'estimate' capability (video estimation is not "
+                             "installed); convert a motion file instead or install the estimation module")
+        bpy.context.scene.smplpix.model = args.model
+        bpy.ops.smplpix.estimate_video(filepath=str(path))
+    elif suffix in MOTION_SUFFIXES:
+        bpy.ops.smplpix.import_motion(filepath=str(path), name=name)
+    else:
+        raise ValueError(f"{path.name}: unsupported input type {suffix!r}; use a video "
+                         f"({', '.join(VIDEO_SUFFIXES)}) or a motion file ({', '.join(MOTION_SUFFIXES)})")
+    outputs = {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for fmt in args.formats:
+        target = args.out / f"{name}.{fmt}"
+        if fmt == "blend":
+            bpy.ops.wm.save_as_mainfile(filepath=str(target), copy=True)
+        else:
+            preset = args.fbx_preset if fmt == "fbx" else args.glb_preset
+            bpy.ops.smplpix.export_body(filepath=str(target), preset=preset)
+        if not target.is_file():
+            raise RuntimeError(f"{path.name}: {target} was not written")
+        outputs[fmt] = str(target)
+    scene = bpy.context.scene
+    return {"outputs": outputs, "frames": scene.frame_end - scene.frame_start + 1, "fps": scene.render.fps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(script_argv(sys.argv if argv is None else argv))
+    args.out = args.out.resolve()
+    inputs = expand_inputs(args.inputs)
+    summary_path = args.summary or args.out / "summary.json"
+    if not inputs:
+        print(f"batch_convert: no inputs found in {', '.join(map(str, args.inputs))}", file=sys.stderr)
+        return 2
+    bpy = setup_blender(args)
+    from blender_addon.ipc.client import BackendError
+    from blender_addon.operators.session import SESSION
+    from blender_addon.preferences import backend_python, get_prefs
+
+    prefs = get_prefs()
+    try:
+        SESSION.start(python=backend_python(prefs), job_root=tempfile.mkdtemp(prefix="smplpix-batch-"),
+                      device=args.device)
+    except BackendError as exc:
+        print(f"batch_convert: {exc}", file=sys.stderr)
+        write_json(summary_path, {"ok": False, "error": str(exc), "inputs": []})
+        return 2
+    results = []
+    started = time.time()
+    try:
+        for i, path in enumerate(inputs):
+            emit({"index": i, "total": len(inputs), "input": str(path), "state": "start"})
+            t0 = time.monotonic()
+            entry = {"input": str(path), "ok": False}
+            try:
+                if not SESSION.running:  # a previous input crashed the backend: start a fresh one
+                    SESSION.start(python=backend_python(prefs), device=args.device)
+                entry.update(convert_one(bpy, path, args, SESSION.kinds))
+                entry["ok"] = True
+            except (RuntimeError, ValueError, OSError, BackendError) as exc:
+                entry["error"] = str(exc).removeprefix("Error: ").strip()
+            except Exception as exc:  # a bug: report it for this input and go on with the others
+                entry["error"] = f"{path.name}: unexpected {type(exc).__name__}: {exc}"
+                entry["traceback"] = traceback.format_exc()
+            entry["seconds"] = round(time.monotonic() - t0, 3)
+            results.append(entry)
+            emit({"index": i, "total": len(inputs), "input": str(path), "state": "done" if entry["ok"] else "failed",
+                  **({"error": entry["error"]} if not entry["ok"] else {"outputs": entry["outputs"]})})
+    finally:
+        SESSION.stop()
+    ok = all(r["ok"] for r in results)
+    write_json(summary_path, {"ok": ok, "converted": sum(r["ok"] for r in results), "failed":
+                              sum(not r["ok"] for r in results), "started": started, "seconds":
+                              round(time.time() - started, 3), "inputs": results})
+    print(f"batch_convert: {sum(r['ok'] for r in results)}/{len(results)} converted; summary: {summary_path}",
+          flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":  # also under `blender -b -P`, where SystemExit sets Blender's exit code
+    sys.exit(main())
