@@ -76,16 +76,17 @@ def anny_model():
 def synthetic_model_dir() -> Path:
     """A folder of SYNTHETIC SMPLX_NEUTRAL.npz, SMPLH_NEUTRAL.pkl, SMPL_NEUTRAL.pkl, FLAME_NEUTRAL.pkl (+ landmark
     embedding), MANO_RIGHT/LEFT.pkl with the released formats (see tests/bodymodels/synthetic_models.py)."""
+    import hashlib
     import importlib.util
     import shutil
 
     from backend.bodymodels.rig_cache import cache_dir
 
-    spec = importlib.util.spec_from_file_location("bodymodels_synthetic_models",
-                                                  REPO / "tests" / "bodymodels" / "synthetic_models.py")
+    source = REPO / "tests" / "bodymodels" / "synthetic_models.py"
+    spec = importlib.util.spec_from_file_location("bodymodels_synthetic_models", source)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    folder = cache_dir() / f"synthetic-models-v{module.GENERATOR_VERSION}"
+    folder = cache_dir() / f"synthetic-models-{hashlib.sha1(source.read_bytes()).hexdigest()[:12]}"
     if not (folder / "SYNTHETIC_MODELS_README.txt").is_file():
         tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
         module.write_synthetic_models(tmp)

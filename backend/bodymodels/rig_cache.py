@@ -16,7 +16,16 @@ from blender_addon.core.rigspec import RIGSPEC_VERSION, RigSpec, RigSpecError
 
 log = logging.getLogger(__name__)
 
-ADAPTER_VERSION = 1  # bump when the exported content of a RigSpec changes
+ADAPTER_VERSION = 1  # bump when the exported content of a RigSpec changes (the adapter's source is hashed too)
+
+
+def _source_digest() -> str:
+    """Hash of the code that shapes an exported Anny RigSpec, so an edited adapter never serves a stale cache."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for name in ("anny_model.py", "bone_frames.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def cache_dir() -> Path:
@@ -28,7 +37,7 @@ def anny_rig_path(phenotype: dict[str, float] | None = None) -> Path:
     from backend.bodymodels.anny_model import anny_version
 
     version = anny_version()
-    options = {"anny": version, "rigspec": RIGSPEC_VERSION, "adapter": ADAPTER_VERSION,
+    options = {"anny": version, "rigspec": RIGSPEC_VERSION, "adapter": ADAPTER_VERSION, "source": _source_digest(),
                "phenotype": {k: round(float(v), 6) for k, v in sorted((phenotype or {}).items())}}
     key = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir() / f"anny-{version}-{key}.npz"
