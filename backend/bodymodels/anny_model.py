@@ -77,6 +77,7 @@ class AnnyBodyModel(BodyModel):
         if unknown:
             raise ValueError(f"unknown Anny phenotype(s) {sorted(unknown)}; choose from {list(self.param_names)}")
         base = [float(phenotype.get(n, 0.5)) for n in self.param_names]
+        # Registered first on purpose: callers take the first buffer's device and float dtype for their inputs.
         self.register_buffer("base_phenotype", torch.tensor(base, dtype=dtype, device=device)[None],
                              persistent=False)
         self.register_buffer("_faces", torch.as_tensor(a.faces, dtype=torch.int64, device=device), persistent=False)

@@ -122,6 +122,7 @@ def test_forward_is_batched_differentiable_and_float32(anny_model):
     out = anny_model(rotvec, torch.zeros(4, 3), shape, expr)
     assert out.vertices.shape == (4, 13718, 3) and out.joints.shape == (4, 104, 3)
     assert out.vertices.dtype == torch.float32
+    assert next(iter(anny_model.buffers())).dtype == torch.float32  # callers take device/dtype from it
     out.vertices.sum().backward()
     assert all(torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0 for t in (rotvec, shape, expr))
 
