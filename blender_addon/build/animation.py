@@ -40,20 +40,50 @@ def pose_bone_channels(rest_orient: np.ndarray, rotvec: np.ndarray, transl: np.n
     return quats, loc, quat_to_matrix(q_r)
 
 
+def expression_joint_offsets(rig: RigSpec, expression: np.ndarray) -> np.ndarray | None:
+    """Rest-joint offsets delta (F, J, 3) metres that expression coefficients (F, E) cause (SMPL-X / FLAME regress
+    joints from the expressed mesh), or None when the rig's expressions move no joint."""
+    E = min(expression.shape[1], len(rig.expr_names))
+    if not E or rig.expr_joint_dirs.size == 0:
+        return None
+    dirs = np.asarray(rig.expr_joint_dirs[:E], np.float64)
+    if np.abs(dirs).max() < 1e-9:
+        return None
+    return np.tensordot(np.asarray(expression[:, :E], np.float64), dirs, axes=1)
+
+
+def expression_bone_locations(B: np.ndarray, R: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Pose-bone locations (F, J, 3) l_j = B_j^T (I - R_j) delta_j that make the skinned mesh exact.
+
+    The bones rest at the joints without expression; the model's joint j rests at r_j + delta_j. Moving bone j's
+    head by G_p B_j l_j turns Blender's skinning G_j (v - r_j) + head_j into the model's
+    G_j (v - r_j - delta_j) + h_j (the bone head then sits at h_j - G_j delta_j)."""
+    offs = delta - np.einsum("fjab,fjb->fja", R, delta)
+    return np.einsum("jba,fjb->fja", B, offs)
+
+
 def animate_armature(ob: bpy.types.Object, rig: RigSpec, motion: Motion, frame_start: int, created: Created,
                      interpolation: str | None = None) -> tuple[str, np.ndarray]:
-    """Key every pose bone's rotation_quaternion and the root's location. Returns (action name, R (F,J,3,3)).
+    """Key every pose bone's rotation_quaternion and the root's location (plus, where expressions move joints,
+    the location of the bones they move). Returns (action name, R (F, J, 3, 3)).
 
     B_j is read back from the built bones (float32 in Blender), so keys match exactly what Blender evaluates and
     write-back (which reads the same bones) is lossless."""
     B = bone_rest_orient(ob, rig.joint_names)
     quats, loc, R = pose_bone_channels(B, motion.rotvec, motion.transl)
+    bone_locs = np.zeros((motion.num_frames, rig.num_joints, 3))
+    delta = expression_joint_offsets(rig, motion.expression_or_zeros())
+    if delta is not None:
+        bone_locs = expression_bone_locations(B, R, delta)
+    moving = np.abs(bone_locs).max(axis=(0, 2)) > 1e-7
     frames = frame_start + np.arange(motion.num_frames, dtype=np.float64)
     action, fcurves = new_action(ob, f"{ob.name}Action", created)
     for j, jname in enumerate(rig.joint_names):
         base = f'pose.bones["{bpy.utils.escape_identifier(jname)}"]'
         if j == 0:
-            add_curves(fcurves, f"{base}.location", frames, loc, jname, interpolation)
+            add_curves(fcurves, f"{base}.location", frames, loc + bone_locs[:, 0], jname, interpolation)
+        elif moving[j]:
+            add_curves(fcurves, f"{base}.location", frames, bone_locs[:, j], jname, interpolation)
         add_curves(fcurves, f"{base}.rotation_quaternion", frames, quats[:, j], jname, interpolation)
     return action.name, R
 

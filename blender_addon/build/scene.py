@@ -70,6 +70,8 @@ def _build(rig: RigSpec, name: str, betas: np.ndarray | None, axes: str, collect
     arm[PROP_PREFIX + "betas"] = json.dumps([float(b) for b in betas])
     arm[PROP_PREFIX + "mesh"] = mesh.name
     arm[PROP_PREFIX + "joint_names"] = json.dumps(list(rig.joint_names))
+    if rig.expr_joint_dirs.size and np.abs(rig.expr_joint_dirs[:, 0]).max() > 1e-9:
+        arm[PROP_PREFIX + "root_expr_dirs"] = json.dumps(np.asarray(rig.expr_joint_dirs[:, 0], float).tolist())
     mesh[PROP_PREFIX + "shape_keys"] = json.dumps(keys)
     return arm, mesh, keys, coll
 

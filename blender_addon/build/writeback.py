@@ -70,6 +70,10 @@ def armature_motion(armature: bpy.types.Object | str, frame_range: tuple[int, in
     R = np.einsum("jab,fjbc,jdc->fjad", B, Q, B)
     transl = loc @ B[0].T
     expression = _expression(ob, frames)
+    root_dirs = np.asarray(json.loads(ob.get(PROP_PREFIX + "root_expr_dirs", "[]")), np.float64).reshape(-1, 3)
+    if expression is not None and len(root_dirs):  # the root location also carries (I - R_0) delta_0
+        delta0 = expression[:, : len(root_dirs)] @ root_dirs[: expression.shape[1]]
+        transl -= delta0 - np.einsum("fab,fb->fa", R[:, 0], delta0)
     axes = ob.get(PROP_PREFIX + "axes", "Y")
     camera = _camera(bpy.data.objects.get(ob.get(PROP_PREFIX + "camera", "")), frames, axes)
     fps = float(ob.get(PROP_PREFIX + "fps", scene_fps(bpy.context.scene)))
