@@ -11,8 +11,8 @@ bpy = pytest.importorskip("bpy")
 
 
 def scene_state() -> dict:
-    return {"objects": sorted(o.name for o in bpy.data.objects), "meshes": sorted(m.name for m in bpy.data.meshes),
-            "armatures": sorted(a.name for a in bpy.data.armatures), "actions": sorted(a.name for a in bpy.data.actions)}
+    return {kind: sorted(x.name for x in getattr(bpy.data, kind))
+            for kind in ("objects", "meshes", "armatures", "actions", "shape_keys", "collections")}
 
 
 def progress_records(text: str) -> list[dict]:

@@ -195,3 +195,14 @@ def test_server_killed_mid_job_is_reported_and_restart_works(fresh_backend):
     with fresh_backend.connect() as again:
         job = again.submit("count", {"n": 2, "delay": 0})
         assert isinstance(again.wait_for(job, timeout=30), P.Result)
+
+
+def test_server_unix_socket(backend_factory, tmp_path):
+    sock_path = str(tmp_path / "backend.sock")
+    proc = backend_factory(unix_socket=sock_path)
+    assert proc.ready["unix"] == sock_path and proc.ready["port"] is None and proc.address == sock_path
+    with proc.connect() as client:
+        job = client.submit("count", {"n": 3, "delay": 0})
+        assert isinstance(client.wait_for(job, timeout=30), P.Result)
+    proc.stop()
+    assert not Path(sock_path).exists()  # removed on shutdown
