@@ -116,7 +116,8 @@ def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: s
     try:
         arm, mesh, keys, coll = _build(rig, name, motion.betas, axes, collection, shape_keys, expressions,
                                        correctives, created, expr_values=motion.expression)
-        act, R = animate_armature(arm, rig, motion, frame_start, created)
+        body_motion = motion if expressions else dataclasses.replace(motion, expression=None)
+        act, R = animate_armature(arm, rig, body_motion, frame_start, created)
         actions = [act]
         shape_act = animate_shape_keys(mesh, rig, motion, frame_start, created, keys["expression"], keys["pose"], R)
         if shape_act:
