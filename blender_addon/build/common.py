@@ -84,7 +84,10 @@ def assigned_fcurves(id_data: bpy.types.ID):
     if hasattr(adt, "action_slot"):
         from bpy_extras import anim_utils
 
-        bag = anim_utils.animdata_get_channelbag_for_assigned_slot(adt)
+        if hasattr(anim_utils, "animdata_get_channelbag_for_assigned_slot"):
+            bag = anim_utils.animdata_get_channelbag_for_assigned_slot(adt)
+        else:  # Blender 4.4
+            bag = anim_utils.action_get_channelbag_for_slot(adt.action, adt.action_slot)
         return None if bag is None else bag.fcurves
     return adt.action.fcurves
 
