@@ -54,7 +54,7 @@ def background(width: int, height: int) -> np.ndarray:
     return np.stack([0.3 + 0.2 * np.sin(6 * xx), 0.4 + 0.2 * np.cos(5 * yy), 0.5 + 0.1 * np.sin(4 * (xx + yy))], -1)
 
 
-def render_synthetic_frames(motion: Motion, supersample: int = 3) -> np.ndarray:
+def render_synthetic_frames(motion: Motion, supersample: int = 2) -> np.ndarray:
     """Frames (F, H, W, 3) uint8 RGB of the procedural body in ``motion`` (which must carry a camera)."""
     model = ProceduralBody()
     code = colour_code(model)

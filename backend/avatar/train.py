@@ -190,48 +190,50 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
     order: list[int] = []
     t0, seen, start_step = time.time(), 0, step
     model.train()
-    while step < cfg.steps:
-        if check_cancelled is not None:
-            try:
+    try:
+        while step < cfg.steps:
+            if check_cancelled is not None:
                 check_cancelled()
-            except BaseException:
+            if len(order) < cfg.batch:  # shuffled epochs over the training frames
+                order += rng.permutation(train_idx).tolist()
+            idx, order = np.asarray(order[:cfg.batch]), order[cfg.batch:]
+            x, y, m, v = batch_tensors(data, idx, dev)
+            x, target, m, v = augment(x, y, m, v, cfg, gen)
+            if dev.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * sched(step)
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
+                pred = model(x)
+            loss, terms = compute_loss(pred, target, m, v, cfg, vgg)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            seen += len(idx)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                rate = seen / max(time.time() - t0, 1e-9)
+                eta = (cfg.steps - step) * cfg.batch / max(rate, 1e-9)
+                msg = (f"step {step}/{cfg.steps} loss {float(loss.detach()):.4f} "
+                       + " ".join(f"{k} {v:.4f}" for k, v in terms.items()) + f" | {rate:.1f} img/s, eta {eta:.0f} s")
+                log.info("%s", msg)
+                if progress:
+                    progress("train", step, cfg.steps, msg)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                metrics = evaluate_split(model, data, "val")
+                model.train()
+                if metrics:
+                    history.append({"step": step, **metrics})
+                    log.info("step %d validation: psnr %.2f dB, ssim %.4f (copy-input %.2f dB)", step,
+                             metrics["psnr"], metrics["ssim"], metrics["baseline_psnr"])
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
-                raise
-        if len(order) < cfg.batch:  # shuffled epochs over the training frames
-            order += rng.permutation(train_idx).tolist()
-        idx, order = np.asarray(order[:cfg.batch]), order[cfg.batch:]
-        x, y, m, v = batch_tensors(data, idx, dev)
-        x, target, m, v = augment(x, y, m, v, cfg, gen)
-        if dev.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * sched(step)
-        with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-            pred = model(x)
-        loss, terms = compute_loss(pred, target, m, v, cfg, vgg)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        step += 1
-        seen += len(idx)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            rate = seen / max(time.time() - t0, 1e-9)
-            eta = (cfg.steps - step) * cfg.batch / max(rate, 1e-9)
-            msg = (f"step {step}/{cfg.steps} loss {float(loss):.4f} "
-                   + " ".join(f"{k} {v:.4f}" for k, v in terms.items()) + f" | {rate:.1f} img/s, eta {eta:.0f} s")
-            log.info("%s", msg)
-            if progress:
-                progress("train", step, cfg.steps, msg)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            metrics = evaluate_split(model, data, "val")
-            model.train()
-            if metrics:
-                history.append({"step": step, **metrics})
-                log.info("step %d validation: psnr %.2f dB, ssim %.4f (copy-input %.2f dB)", step,
-                         metrics["psnr"], metrics["ssim"], metrics["baseline_psnr"])
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+    except BaseException:  # cancelled (or interrupted) between steps: keep what was learnt
+        if step > start_step:
             save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
+            log.info("stopped at step %d; checkpoint saved to %s", step, ckpt_path)
+        raise
     if step == start_step and not ckpt_path.is_file():
         save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
     log.info("trained %d steps (%d this run) -> %s", step, step - start_step, ckpt_path)
