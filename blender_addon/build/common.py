@@ -71,7 +71,11 @@ def new_action(id_data: bpy.types.ID, name: str, created: Created | None = None)
         slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
         adt.action = action
         adt.action_slot = slot
-        return action, anim_utils.action_ensure_channelbag_for_slot(action, slot).fcurves
+        if hasattr(anim_utils, "action_ensure_channelbag_for_slot"):
+            return action, anim_utils.action_ensure_channelbag_for_slot(action, slot).fcurves
+        layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+        strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+        return action, strip.channelbag(slot, ensure=True).fcurves
     adt.action = action
     return action, action.fcurves
 
