@@ -91,3 +91,24 @@ def test_bad_rig_file_names_the_file_and_builds_nothing(empty_scene, tmp_path):
     with pytest.raises(ValueError, match="broken_rig.npz"):
         build_body(bad)
     assert len(bpy.data.objects) == 0 and len(bpy.data.armatures) == 0 and len(bpy.data.meshes) == 0
+
+
+def test_builds_while_another_object_is_in_edit_mode(empty_scene):
+    me = bpy.data.meshes.new("Other")
+    me.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    other = bpy.data.objects.new("Other", me)
+    empty_scene.collection.objects.link(other)
+    bpy.context.view_layer.objects.active = other
+    bpy.ops.object.mode_set(mode="EDIT")
+    coll = bpy.data.collections.new("Bodies")
+    empty_scene.collection.children.link(coll)
+    res = build_body(make_toy_rig(verts_per_bone=4), name="Toy", collection="Bodies")
+    assert bpy.context.mode == "OBJECT" and len(bpy.data.objects[res.armature].data.bones) == 10
+    assert bpy.context.view_layer.objects.active == other
+    assert {o.name for o in coll.objects} == {res.armature, res.mesh}
+
+
+def test_unknown_collection_is_a_clear_error(empty_scene, toy_rig):
+    with pytest.raises(ValueError, match="no collection named 'Nope'"):
+        build_body(toy_rig, collection="Nope")
+    assert len(bpy.data.objects) == 0
