@@ -82,6 +82,9 @@ def _load(p: dict, device: str):
         raise JobError(f"build_body: {exc}") from exc
     except ValueError as exc:  # unknown phenotype name, bad gender for this model, ...
         raise JobError(f"build_body: {exc}") from exc
+    except ImportError as exc:  # a dependency of that model is missing from the backend's environment
+        raise JobError(f"build_body: the {p['model']} model needs a package this backend lacks ({exc}); run "
+                       "scripts/setup_env.sh or `pip install -e .[backend]` in the backend's environment") from exc
     with _CACHE_LOCK:
         _CACHE[key] = body
     return body
