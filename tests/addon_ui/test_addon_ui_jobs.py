@@ -99,3 +99,32 @@ def test_addon_ui_cancel_job_operator_and_failed_job_report(session):
     assert all(not r.finished for r in session.jobs.values())
     assert bpy.ops.smplpix.backend_stop() == {"FINISHED"}
     assert session.process is None
+
+
+def test_addon_ui_jobs_list_mirrors_session(session):
+    """The Jobs panel's list (WindowManager.smplpix_jobs) follows the session: progress, then final states."""
+    import time
+
+    from blender_addon.operators.base import sync_jobs_ui
+
+    ok = session.submit("count", {"n": 40, "delay": 0.02}, "Counting")
+    bad = session.submit("fail", {"user": True}, "Failing")
+    items = bpy.context.window_manager.smplpix_jobs.jobs
+    seen_running = False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert sync_jobs_ui() == 0.25  # keeps ticking while the backend runs
+        by_id = {item.job_id: item for item in items}
+        if by_id.get(ok) is not None and by_id[ok].state == "running" and 0 < by_id[ok].progress < 1:
+            seen_running = True
+        if session.jobs[ok].finished and session.jobs[bad].finished:
+            sync_jobs_ui()
+            break
+        time.sleep(0.02)
+    by_id = {item.job_id: item for item in items}
+    assert seen_running
+    assert by_id[ok].state == "done" and by_id[ok].progress == 1.0 and by_id[ok].label == "Counting"
+    assert by_id[bad].state == "failed" and "always fails" in by_id[bad].message
+    assert [item.job_id for item in items][:2] == [bad, ok]  # newest first
+    assert bpy.ops.smplpix.backend_stop() == {"FINISHED"}
+    assert sync_jobs_ui() is None  # the timer ends with the backend
