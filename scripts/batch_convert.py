@@ -46,7 +46,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, help="folder with SMPL-family model files")
     p.add_argument("--model", default="anny", help="body model for videos (anny, smplx, ...)")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--frames", default="", metavar="START:END[:STRIDE]",
+                   help="video frames to estimate (0-based, END exclusive; default all)")
     args = p.parse_args(argv)
+    try:
+        parts = [int(v) if v else 0 for v in args.frames.split(":")] if args.frames else [0, 0, 1]
+        args.frame_range = (parts + [0, 0, 1][len(parts):])[:3]
+        if args.frame_range[2] < 1 or min(args.frame_range) < 0:
+            raise ValueError
+    except ValueError:
+        p.error(f"--frames {args.frames!r}: use START:END or START:END:STRIDE with non-negative integers")
     args.formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     bad = sorted(set(args.formats) - set(FORMATS))
     if bad or not args.formats:
@@ -107,7 +116,8 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
             raise ValueError(f"{path.name}: this backend has no 'estimate' capability (video estimation is not "
                              "installed); convert a motion file instead or install the estimation module")
         bpy.context.scene.smplpix.model = args.model
-        bpy.ops.smplpix.estimate_video(filepath=str(path))
+        start, end, stride = args.frame_range
+        bpy.ops.smplpix.estimate_video(filepath=str(path), start=start, end=end, stride=max(1, stride))
     elif suffix in MOTION_SUFFIXES:
         bpy.ops.smplpix.import_motion(filepath=str(path), name=name)
     else:

@@ -35,6 +35,9 @@ class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
 
     filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
                                        description="Video file (empty: the one set in the Estimate panel)")
+    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
+    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
+    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
 
     @classmethod
     def poll(cls, context):
@@ -53,7 +56,9 @@ class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
         s = context.scene.smplpix
         video = _existing(self.filepath or s.video_path, "video")
         prefs = get_prefs(context)
-        params = {"input": video, "model": s.model}
+        params = {"input": video, "model": s.model, "start": self.start, "stride": self.stride}
+        if self.end:
+            params["end"] = self.end
         if prefs.model_dir and s.model != "anny":
             params["model_dir"] = bpy.path.abspath(prefs.model_dir)
         result = yield JobStep("estimate", params, f"Estimate {Path(video).name}")

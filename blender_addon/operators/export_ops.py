@@ -19,6 +19,8 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
     filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH",
                                        description="Output file (empty: the one set in the Export panel)")
     preset: bpy.props.StringProperty(name="Preset", description="Preset name (empty: the Export panel's)")
+    camera: bpy.props.BoolProperty(name="Camera", default=True,
+                                   description="Also export the camera estimated with this body, if any")
 
     @classmethod
     def poll(cls, context):
@@ -45,8 +47,12 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
         if path.suffix.lower() != preset.suffix:
             path = path.with_suffix(preset.suffix)
         arm = body_armature(context)
+        objects = [arm.name]
+        if self.camera and arm.smplpix.motion_path:
+            objects += [ob.name for ob in context.scene.objects if ob.type == "CAMERA"
+                        and ob.smplpix.role == "CAMERA" and ob.smplpix.motion_path == arm.smplpix.motion_path]
         try:
-            written = export_scene([arm.name], path, preset)
+            written = export_scene(objects, path, preset)
         except (ValueError, OSError, RuntimeError) as exc:
             self.report({"ERROR"}, f"Export failed: {exc}")
             return {"CANCELLED"}
