@@ -81,7 +81,8 @@ class Demo:
 
     def estimate(self, video: Path) -> Path:
         motion = self.out / "motion.npz"
-        argv = ["estimate", str(video), "-o", str(motion), *self.model_args()]
+        argv = ["estimate", str(video), "-o", str(motion), "--metrics", str(self.out / "estimate_metrics.json"),
+                *self.model_args()]
         if self.args.max_frames:
             argv += ["--end", str(self.args.max_frames)]
         self.backend(*argv, stage="estimate")
@@ -147,6 +148,9 @@ class Demo:
         try:
             video, truth = self.stage("clip", self.make_clip)
             motion = self.stage("estimate", lambda: self.estimate(video))
+            metrics = self.out / "estimate_metrics.json"
+            if metrics.is_file():
+                self.summary["quality"]["estimate"] = json.loads(metrics.read_text())
             if truth is not None:
                 score = self.stage("score", lambda: json.loads(self.backend(
                     "demo", "score", "--truth", str(truth), "--estimate", str(motion), stage="score")
