@@ -79,3 +79,20 @@ def set_shape_values(ob: bpy.types.Object, names: list[str], values: np.ndarray)
     blocks = ob.data.shape_keys.key_blocks
     for kname, v in zip(names, np.asarray(values, np.float64).tolist(), strict=False):
         blocks[kname].value = v
+
+
+def set_correctives_muted(ob: bpy.types.Object, muted: bool) -> int:
+    """Mute (or unmute) the pose-corrective shape keys of a built mesh, e.g. for fast viewport playback; their
+    keyframes stay. Returns how many keys were changed."""
+    import json
+
+    names = json.loads(ob.get("smplpix_shape_keys", "{}")).get("pose", [])
+    key = ob.data.shape_keys
+    if key is None or not names:
+        return 0
+    blocks = key.key_blocks
+    wanted = set(names)
+    flags = np.array([(kb.name in wanted and muted) or (kb.name not in wanted and kb.mute) for kb in blocks], bool)
+    blocks.foreach_set("mute", flags)
+    ob.data.update()
+    return len(names)

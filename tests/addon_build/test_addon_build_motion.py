@@ -149,3 +149,23 @@ def test_motion_of_other_joints_is_refused(empty_scene, toy_rig):
     with pytest.raises(ValueError, match="do not match"):
         build_motion(toy_rig, motion)
     assert len(bpy.data.objects) == 0
+
+
+def test_muting_correctives_keeps_their_keys(empty_scene, toy_rig):
+    from blender_addon.build.shapekeys import set_correctives_muted
+
+    motion = make_motion(toy_rig.joint_names, frames=6, expr_dim=3, scale=1.0)
+    res = build_motion(toy_rig, motion)
+    mesh = bpy.data.objects[res.mesh]
+    R = rotvec_to_matrix(motion.rotvec)
+    assert set_correctives_muted(mesh, True) == len(toy_rig.pose_names)
+    empty_scene.frame_set(res.frame_start + 4)
+    plain, _ = toy_rig.skin(R[4:5], motion.transl[4:5], motion.betas, motion.expression[4], pose_correctives=False)
+    np.testing.assert_allclose(evaluated_local_verts(mesh), plain[0], atol=1e-3)
+    blocks = mesh.data.shape_keys.key_blocks
+    assert not any(blocks[n].mute for n in toy_rig.expr_names)
+    set_correctives_muted(mesh, False)
+    empty_scene.frame_set(res.frame_start + 4)
+    full, _ = toy_rig.skin(R[4:5], motion.transl[4:5], motion.betas, motion.expression[4])
+    np.testing.assert_allclose(evaluated_local_verts(mesh), full[0], atol=2e-3)
+    assert np.abs(full - plain).max() > 5e-3  # the correctives matter in this pose
