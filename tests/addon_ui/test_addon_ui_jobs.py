@@ -128,3 +128,12 @@ def test_addon_ui_jobs_list_mirrors_session(session):
     assert [item.job_id for item in items][:2] == [bad, ok]  # newest first
     assert bpy.ops.smplpix.backend_stop() == {"FINISHED"}
     assert sync_jobs_ui() is None  # the timer ends with the backend
+
+
+def test_addon_ui_invoke_in_background_runs_blocking(session, capsys):
+    """The UI entry point (INVOKE_DEFAULT) falls back to the blocking path when there is no window."""
+    assert bpy.app.background
+    assert bpy.ops.smplpix.run_job("INVOKE_DEFAULT", kind="count", params='{"n": 4, "delay": 0}') == {"FINISHED"}
+    records = progress_records(capsys.readouterr().out)
+    assert [r["done"] for r in records if r["state"] == "running"] == [0, 1, 2, 3, 4]
+    assert records[-1]["state"] == "done" and records[-1]["files"]["count"].endswith("count.json")
