@@ -67,3 +67,18 @@ class AvatarUNet(nn.Module):
             h = F.interpolate(up(h), size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = dec(torch.cat([h, skip], 1))
         return torch.sigmoid(self.head(h))
+
+
+def fuse_for_inference(model: AvatarUNet) -> AvatarUNet:
+    """Fold every BatchNorm into the preceding convolution (eval mode, in place); outputs are unchanged."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
+                seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
+                seq[i + 1] = nn.Identity()
+    return model
