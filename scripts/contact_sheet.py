@@ -48,7 +48,10 @@ def draw_mesh(image: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np
 
 
 def render_sheet(video: Path, motion_path: Path, out: Path, frames: int = 12, columns: int = 4, width: int = 480,
-                 keypoints: Path | None = None, model_dir: Path | None = None) -> Path:
+                 keypoints: Path | None = None, model_dir: Path | None = None, first: int = 0, last: int | None = None,
+                 crop: bool = True) -> Path:
+    """Write a grid of ``frames`` frames (motion frames ``first``..``last``) with the mesh overlaid; with ``crop``
+    each tile is cut around the person."""
     import torch
 
     from backend.bodymodels import load_body_model
@@ -61,7 +64,8 @@ def render_sheet(video: Path, motion_path: Path, out: Path, frames: int = 12, co
     model = load_body_model(motion.model, model_dir=model_dir)
     start = int(motion.metadata.get("frame_start", 0))
     stride = int(motion.metadata.get("frame_stride", 1))
-    picks = np.linspace(0, motion.num_frames - 1, min(frames, motion.num_frames)).round().astype(int)
+    last = motion.num_frames - 1 if last is None else min(last, motion.num_frames - 1)
+    picks = np.unique(np.linspace(first, last, min(frames, last - first + 1)).round().astype(int))
     kp = None
     if keypoints is not None:
         from backend.perception.keypoints import Keypoints
@@ -81,13 +85,26 @@ def render_sheet(video: Path, motion_path: Path, out: Path, frames: int = 12, co
                       torch.as_tensor(motion.transl[i:i + 1], dtype=torch.float32), shape=shape).vertices[0].numpy()
         cam = v @ motion.camera.R[i].T + motion.camera.t[i]
         tile = draw_mesh(img, cam, faces, motion.camera.K[i])
+        box = None
+        if crop:
+            Ki = motion.camera.K[i]
+            uv = cam[:, :2] / np.maximum(cam[:, 2:], 1e-3) * [Ki[0, 0], Ki[1, 1]] + Ki[:2, 2]
+            box = np.concatenate([uv.min(0), uv.max(0)])
         if kp is not None:
             k = int(np.nonzero(kp.frame_indices == index)[0][0]) if (kp.frame_indices == index).any() else -1
             if k >= 0 and kp.found[k]:
                 for x, y, c in kp.body[k]:
                     if c > 0.5:
                         cv2.circle(tile, (int(x), int(y)), 4, (0, 255, 0), -1)
-        cv2.putText(tile, f"frame {index}", (20, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+        if box is not None:
+            h, w = tile.shape[:2]
+            c = (box[:2] + box[2:]) / 2
+            half = max(box[2] - box[0], box[3] - box[1]) * 0.7 + 20
+            half_w, half_h = half * 4 / 3, half  # 4:3 tiles
+            x0, y0 = int(np.clip(c[0] - half_w, 0, w - 2)), int(np.clip(c[1] - half_h, 0, h - 2))
+            x1, y1 = int(np.clip(c[0] + half_w, x0 + 2, w)), int(np.clip(c[1] + half_h, y0 + 2, h))
+            tile = cv2.resize(tile[y0:y1, x0:x1], (width, width * 3 // 4), interpolation=cv2.INTER_AREA)
+        cv2.putText(tile, f"frame {index}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         s = width / tile.shape[1]
         tiles.append(cv2.resize(tile, None, fx=s, fy=s, interpolation=cv2.INTER_AREA))
     rows = []
@@ -114,10 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=480)
     ap.add_argument("--keypoints", default=None)
     ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--first", type=int, default=0, help="first motion frame")
+    ap.add_argument("--last", type=int, default=None, help="last motion frame")
+    ap.add_argument("--full-frame", action="store_true", help="do not crop tiles around the person")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     out = render_sheet(Path(a.video), Path(a.motion), Path(a.output), a.frames, a.columns, a.width,
-                       Path(a.keypoints) if a.keypoints else None, Path(a.model_dir) if a.model_dir else None)
+                       Path(a.keypoints) if a.keypoints else None, Path(a.model_dir) if a.model_dir else None,
+                       a.first, a.last, not a.full_frame)
     log.info("wrote %s", out)
     return 0
 

@@ -13,7 +13,6 @@ def detect_contact(feet: np.ndarray, up: np.ndarray, fps: float, max_speed: floa
     ``max_height`` m of the lowest that foot gets within ``window_s`` seconds (the floor or a support)."""
     F = feet.shape[0]
     low = (feet @ up).min(axis=2)  # (F, 2) height of the lowest point
-    low_pt = np.take_along_axis(feet, (feet @ up).argmin(axis=2)[..., None, None], axis=2)[:, :, 0]
     speed = np.zeros((F, 2))
     if F > 1:
         v = np.linalg.norm(np.diff(feet, axis=0), axis=-1).max(axis=2) * fps  # (F-1, 2) fastest foot point
@@ -23,9 +22,9 @@ def detect_contact(feet: np.ndarray, up: np.ndarray, fps: float, max_speed: floa
     size = max(3, int(round(window_s * fps)) | 1)
     floor = minimum_filter1d(low, size=size, axis=0, mode="nearest")
     contact = (speed < max_speed) & (low - floor < max_height)
-    del low_pt
-    for k in range(2):
-        contact[:, k] = binary_opening(binary_closing(contact[:, k], np.ones(3)), np.ones(2))
+    for k in range(2):  # fill 1-frame gaps, drop 1-frame blips; edges padded so they are not eroded
+        padded = np.pad(contact[:, k], 3, mode="edge")
+        contact[:, k] = binary_opening(binary_closing(padded, np.ones(3)), np.ones(2))[3:-3]
     return contact
 
 

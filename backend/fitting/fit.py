@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -41,15 +42,17 @@ class FitSettings:
     fit_shape: bool = True
     fit_hands: bool = True
     w_2d: float = 1.0  # robust reprojection, residuals in % of the person's height
-    gmof_sigma: float = 8.0  # % of the person's height
+    gmof_sigma: float = 20.0  # % of the person's height
     w_3d: float = 15.0  # MediaPipe world bone directions (1 - cos)
     w_prior: float = 2.0
     w_hinge: float = 20.0
     w_shape: float = 5.0
     w_accel: float = 0.4  # landmark acceleration in g
+    accel_sigma: float = 1000.0  # g; accelerations beyond this are penalised less than quadratically
     w_rot_vel: float = 20.0  # joint rotation change per frame, rad
     w_slide: float = 2000.0  # foot displacement during contact, m
     w_floor: float = 500.0  # foot below the floor, m
+    smooth_frames: float = 1.0  # Gaussian low-pass (sigma, frames) built into the per-frame parameters; 0: none
     device: str = "cpu"
 
 
@@ -76,6 +79,39 @@ def _gmof(sq: torch.Tensor, sigma: float) -> torch.Tensor:
     """Geman-McClure on squared residuals."""
     s2 = sigma * sigma
     return s2 * sq / (s2 + sq)
+
+
+def _lowpass(sigma: float, F: int, dev: torch.device):
+    """A function (F, ...) -> (F, ...) applying a Gaussian of ``sigma`` frames along time (edges replicated)."""
+    if sigma <= 0 or F < 3:
+        return lambda x: x
+    r = max(1, int(math.ceil(2.5 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32, device=dev) / sigma) ** 2)
+    k = (k / k.sum()).view(1, 1, -1)
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(F, -1).T[:, None]  # (C, 1, F)
+        flat = torch.nn.functional.pad(flat, (r, r), mode="replicate")
+        return torch.nn.functional.conv1d(flat, k)[:, 0].T.reshape(x.shape)
+
+    return apply
+
+
+def _smooth_rotations(R: np.ndarray, sigma: float) -> np.ndarray:
+    """(F, 3, 3) -> (F, 3, 3): Gaussian-weighted quaternion average over time (signs made continuous)."""
+    from blender_addon.core.rotations import matrix_to_quat, quat_to_matrix
+
+    if sigma <= 0 or len(R) < 3:
+        return R
+    q = matrix_to_quat(R)
+    for i in range(1, len(q)):
+        if q[i] @ q[i - 1] < 0:
+            q[i] = -q[i]
+    r = max(1, int(math.ceil(2.5 * sigma)))
+    w = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    pad = np.concatenate([np.repeat(q[:1], r, 0), q, np.repeat(q[-1:], r, 0)])
+    avg = np.stack([(pad[i:i + 2 * r + 1] * w[:, None]).sum(0) for i in range(len(q))])
+    return quat_to_matrix(avg)
 
 
 def _targets(kp: Keypoints, corrs: list[Correspondences]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +178,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], np.float64)
 
     R_init, tr_init = initial_global(kp, rig, body, R0, K)
+    R_init = _smooth_rotations(R_init, 1.5)
     limb_rot = initial_limbs(kp, rig, body, R0, R_init)
     pose_init = matrix_to_rotvec(torch.as_tensor(limb_rot[:, lrig.active_index[1:]])).float().numpy()
     tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
@@ -177,17 +214,21 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     names = tuple(getattr(model, "param_names", ()))
     shape_mask = tt([0.0 if n in ("height", "age") else 1.0 for n in names] if len(names) == S else np.ones(S))
     fixed_rest = lrig.rest(None)
+    if shape is not None:
+        lrig.linearise(shape)
     foot_sel = None
     contact_t = None
     floor_h = 0.0
     up_t = tt(up)
     s = settings
 
+    low = _lowpass(s.smooth_frames, F, dev)
+
     def landmarks():
-        Rg = rotvec_to_matrix(d_glob) @ R_init
-        rot = torch.cat([Rg[:, None], rotvec_to_matrix(pose)], 1)
+        Rg = rotvec_to_matrix(low(d_glob)) @ R_init
+        rot = torch.cat([Rg[:, None], rotvec_to_matrix(low(pose))], 1)
         rest = lrig.rest_linear(shape) if shape is not None else fixed_rest
-        Hj, V = lrig(rot, transl, rest)
+        Hj, V = lrig(rot, low(transl), rest)
         return torch.cat([Hj, V], 1)[:, gather_t]  # (F, L, 3) world
 
     def losses(stage: int) -> torch.Tensor:
@@ -202,13 +243,17 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
         loss = loss + s.w_3d * (w_dir * (1 - (d * dir_t).sum(-1))).sum() / F
         if F > 2:
             acc = (P[2:] - 2 * P[1:-1] + P[:-2]) * (fps * fps / 9.81)
-            loss = loss + s.w_accel * acc.pow(2).sum() / F
+            # Robust: genuine accelerations (landing, flips: several g) are not flattened, jitter is.
+            loss = loss + s.w_accel * _gmof(acc.pow(2).sum(-1), s.accel_sigma).sum() / F
         if stage >= 2:
-            loss = loss + s.w_prior * (stiff[None, :, None] * pose.pow(2)).sum() / F
+            sp = low(pose)
+            loss = loss + s.w_prior * (stiff[None, :, None] * sp.pow(2)).sum() / F
             if len(hinges):
-                loss = loss + s.w_hinge * hinge_penalty(pose, h_idx, h_ax) / F
+                loss = loss + s.w_hinge * hinge_penalty(sp, h_idx, h_ax) / F
+            # No joint turns further than ~140 degrees from rest (legs cannot fold up past the chest).
+            loss = loss + s.w_hinge * torch.relu(sp.norm(dim=-1) - 2.45).pow(2).sum() / F
             if F > 1:
-                loss = loss + s.w_rot_vel * (pose[1:] - pose[:-1]).pow(2).sum() / F
+                loss = loss + s.w_rot_vel * (sp[1:] - sp[:-1]).pow(2).sum() / F
             if shape is not None:
                 loss = loss + s.w_shape * shape.pow(2).sum()
         if stage >= 3 and foot_sel is not None:
@@ -275,13 +320,15 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
         P = landmarks()
         cam = P @ R0_t.T
         uv = (cam[..., :2] / cam[..., 2:].clamp_min(0.05) * K_t[0, 0] + K_t[:2, 2]).cpu().numpy()
-        Rg = (rotvec_to_matrix(d_glob) @ R_init)
+        Rg = (rotvec_to_matrix(low(d_glob)) @ R_init)
         root = matrix_to_rotvec(Rg).cpu().numpy()
+        pose_out = low(pose).cpu().numpy()
+        transl_out = low(transl).cpu().numpy().astype(np.float64)
     rotvec = np.zeros((F, J, 3))
-    rotvec[:, lrig.active_index[1:]] = pose.detach().cpu().numpy()
+    rotvec[:, lrig.active_index[1:]] = pose_out
     rotvec[:, 0] = root
     # Floor at height 0: move the world, and the camera with it.
-    tr = transl.detach().cpu().numpy().astype(np.float64) - up * floor_h
+    tr = transl_out - up * floor_h
     cam_t = R0 @ up * floor_h
     body_uv = uv[:, :Lb]
     tgt = uv_t[:, :Lb].cpu().numpy()
