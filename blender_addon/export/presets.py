@@ -47,7 +47,7 @@ _FBX_COMMON = (
 _GLTF_COMMON = (
     ("export_yup", True), ("export_skins", True), ("export_def_bones", True), ("export_leaf_bone", False),
     ("export_force_sampling", True), ("export_optimize_animation_size", False), ("export_anim_single_armature", True),
-    ("export_animation_mode", "ACTIONS"), ("export_cameras", True), ("export_apply", False),
+    ("export_animation_mode", "ACTIVE_ACTIONS"), ("export_cameras", True), ("export_apply", False),
 )
 
 PRESETS: dict[str, ExportPreset] = {

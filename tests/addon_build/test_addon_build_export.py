@@ -31,6 +31,13 @@ def _build_and_sample(toy_rig, scene):
     return res, heads, keys
 
 
+def _key_values(frame):
+    """Values of every shape key of the (only) mesh at ``frame``."""
+    bpy.context.scene.frame_set(frame)
+    mesh = next(o for o in bpy.data.objects if o.type == "MESH")
+    return np.array([kb.value for kb in mesh.data.shape_keys.key_blocks[1:]])
+
+
 def _reimported_heads(scene, names):
     arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
     out = {}
@@ -57,6 +64,7 @@ def _fbx_unit_scale(path) -> float:
 @pytest.mark.parametrize("preset, unit_cm", [("fbx_generic", 1.0), ("fbx_unity", 100.0), ("fbx_unreal", 1.0)])
 def test_fbx_round_trip(empty_scene, toy_rig, tmp_path, preset, unit_cm):
     res, heads, keys = _build_and_sample(toy_rig, empty_scene)
+    values = _key_values(4)
     path = export_scene([res.armature], tmp_path / "body.fbx", preset)
     assert path.is_file() and not list(tmp_path.glob("*.part*"))
     # Unreal wants centimetres with unit scale 1; Unity's "FBX All" keeps metres with unit scale 100
@@ -69,6 +77,7 @@ def test_fbx_round_trip(empty_scene, toy_rig, tmp_path, preset, unit_cm):
     for f in FRAMES:
         np.testing.assert_allclose(back[f], heads[f], atol=1e-3, err_msg=f"frame {f}")
     assert _imported_shape_keys() == keys
+    np.testing.assert_allclose(_key_values(4), values, atol=1e-3)  # expression/corrective animation came along
 
 
 def test_fbx_without_shape_keys(empty_scene, toy_rig, tmp_path):
@@ -91,8 +100,29 @@ def _glb_json(path):
     return json.loads(data[20:20 + length])
 
 
+def _glb_morph_weights(path, doc) -> np.ndarray:
+    """(frames, targets) morph-target weights of the GLB's single animation, read from its binary chunk."""
+    data = path.read_bytes()
+    start = 20 + struct.unpack_from("<I", data, 12)[0]
+    blob = data[start + 8:]
+
+    def accessor(i):
+        a = doc["accessors"][i]
+        view = doc["bufferViews"][a["bufferView"]]
+        width = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}[a["type"]]
+        offset = view.get("byteOffset", 0) + a.get("byteOffset", 0)
+        return np.frombuffer(blob, np.float32, a["count"] * width, offset)
+
+    (anim,) = doc["animations"]
+    (channel,) = [c for c in anim["channels"] if c["target"]["path"] == "weights"]
+    sampler = anim["samplers"][channel["sampler"]]
+    times = accessor(sampler["input"])
+    return accessor(sampler["output"]).reshape(len(times), -1)
+
+
 def test_glb_round_trip(empty_scene, toy_rig, tmp_path):
     res, heads, keys = _build_and_sample(toy_rig, empty_scene)
+    values = _key_values(4)
     path = export_scene([res.armature], tmp_path / "body.glb", "glb_generic")
     doc = _glb_json(path)
     node_names = {n.get("name") for n in doc["nodes"]}
@@ -102,6 +132,8 @@ def test_glb_round_trip(empty_scene, toy_rig, tmp_path):
     assert doc["animations"], "animation was not exported"
     paths = {c["target"]["path"] for a in doc["animations"] for c in a["channels"]}
     assert {"rotation", "translation", "weights"} <= paths
+    # one clip holds skeleton and morph animation; frame 4 is the 4th sample
+    np.testing.assert_allclose(_glb_morph_weights(path, doc)[3], values, atol=1e-6)
     trimesh = pytest.importorskip("trimesh")
     loaded = trimesh.load(path)
     assert sum(len(g.vertices) for g in loaded.geometry.values()) >= toy_rig.num_vertices
@@ -112,6 +144,7 @@ def test_glb_round_trip(empty_scene, toy_rig, tmp_path):
     back = _reimported_heads(scene, toy_rig.joint_names)
     for f in FRAMES:
         np.testing.assert_allclose(back[f], heads[f], atol=1e-3, err_msg=f"frame {f}")
+    # (Blender's glTF importer clamps morph weights to slider ranges it guesses, so values are checked in the file)
     assert _imported_shape_keys() == keys
 
 
