@@ -7,15 +7,23 @@ from scipy.ndimage import binary_closing, binary_opening, minimum_filter1d
 
 
 def detect_contact(feet: np.ndarray, up: np.ndarray, fps: float, max_speed: float = 0.6, max_height: float = 0.08,
-                   window_s: float = 1.0) -> np.ndarray:
+                   window_s: float = 1.0, view_dir: np.ndarray | None = None, depth_weight: float = 0.25
+                   ) -> np.ndarray:
     """feet (F, 2, P, 3) world points of the left/right foot (heel, toe, ...), metres; up (3,) unit.
     Returns (F, 2) bool contact: the lowest foot point moves slower than ``max_speed`` m/s and is within
-    ``max_height`` m of the lowest that foot gets within ``window_s`` seconds (the floor or a support)."""
+    ``max_height`` m of the lowest that foot gets within ``window_s`` seconds (the floor or a support).
+    ``view_dir`` (3,): the camera's viewing direction in the world; motion along it (where a monocular fit is least
+    certain) counts only ``depth_weight`` as much."""
     F = feet.shape[0]
     low = (feet @ up).min(axis=2)  # (F, 2) height of the lowest point
     speed = np.zeros((F, 2))
     if F > 1:
-        v = np.linalg.norm(np.diff(feet, axis=0), axis=-1).max(axis=2) * fps  # (F-1, 2) fastest foot point
+        step = np.diff(feet, axis=0)
+        if view_dir is not None:
+            d = view_dir / np.linalg.norm(view_dir)
+            along = step @ d
+            step = step - along[..., None] * (1 - depth_weight) * d
+        v = np.linalg.norm(step, axis=-1).max(axis=2) * fps  # (F-1, 2) fastest foot point
         speed[1:] = v
         speed[0] = v[0]
         speed[1:-1] = np.minimum(v[:-1], v[1:])  # a frame is slow if either neighbour step is slow

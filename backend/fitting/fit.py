@@ -310,7 +310,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     if all(len(p) == 2 for p in foot_pts):
         foot_sel = torch.as_tensor(np.array(foot_pts), device=dev)
         feet = P[:, np.array(foot_pts)]
-        contact = contact_mod.detect_contact(feet, up, fps)
+        contact = contact_mod.detect_contact(feet, up, fps, view_dir=R0[2])
         floor_h = contact_mod.floor_height(feet, contact, up)
         contact_t = torch.as_tensor(contact, device=dev)
         run(3, params, s.iters_contact, s.lr * 0.5, "fit contact", (s.gmof_sigma, s.gmof_sigma))
