@@ -147,3 +147,58 @@ def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: s
     return BuildResult(armature=arm.name, mesh=mesh.name, camera=cam_ob.name if cam_ob else None,
                        actions=tuple(actions), frame_start=frame_start, frame_end=frame_end,
                        fps=scene_fps(scene) if set_scene else float(motion.fps), shape_keys=keys)
+
+
+def apply_motion(rig: RigSpec | str | Path, armature: str, motion: Motion | str | Path, fps: float | None = None,
+                 frame_start: int = 1, set_scene: bool = True) -> BuildResult:
+    """Animate an already built body (``armature`` name, built from the same rig) with another motion.
+
+    New actions replace the armature's and its mesh's shape-key actions (the old actions stay in the file). The
+    body keeps its bones and shape: the motion's betas are not applied. On error the previous actions come back.
+    """
+    rig = _rig(rig)
+    arm = bpy.data.objects.get(armature)
+    if arm is None or arm.type != "ARMATURE":
+        raise ValueError(f"no armature object named {armature!r}; build the body first.")
+    names = json.loads(arm.get(PROP_PREFIX + "joint_names", "null"))
+    if names is not None and tuple(names) != rig.joint_names:
+        raise ValueError(f"{armature} was built from another rig ({len(names)} joints, not {rig.num_joints}); "
+                         "pass the RigSpec it was built from.")
+    mesh = bpy.data.objects.get(arm.get(PROP_PREFIX + "mesh", ""))
+    if not isinstance(motion, Motion):
+        motion = read_motion(motion)
+    motion = remap_motion(motion, rig.joint_names, model=motion.model)
+    if fps is not None:
+        motion = resample_motion(motion, fps)
+    keys = json.loads(mesh.get(PROP_PREFIX + "shape_keys", "{}")) if mesh is not None else {}
+    expr_names, pose_names = keys.get("expression", []), keys.get("pose", [])
+    previous = [(id_data, id_data.animation_data.action if id_data.animation_data else None,
+                 getattr(id_data.animation_data, "action_slot", None) if id_data.animation_data else None)
+                for id_data in (arm, mesh.data.shape_keys if mesh is not None and mesh.data.shape_keys else None)
+                if id_data is not None]
+    created = Created()
+    try:
+        body_motion = motion if expr_names else dataclasses.replace(motion, expression=None)
+        act, R = animate_armature(arm, rig, body_motion, frame_start, created)
+        actions = [act]
+        if mesh is not None and mesh.data.shape_keys is not None:
+            shape_act = animate_shape_keys(mesh, rig, motion, frame_start, created, expr_names, pose_names, R)
+            if shape_act:
+                actions.append(shape_act)
+    except BaseException:
+        created.remove_all()
+        for id_data, action, slot in previous:
+            if id_data.animation_data is not None:
+                id_data.animation_data.action = action
+                if slot is not None:
+                    id_data.animation_data.action_slot = slot
+        raise
+    frame_end = frame_start + motion.num_frames - 1
+    scene = bpy.context.scene
+    if set_scene:
+        set_scene_fps(scene, motion.fps)
+        scene.frame_start, scene.frame_end = frame_start, frame_end
+    arm[PROP_PREFIX + "fps"] = float(motion.fps)
+    return BuildResult(armature=arm.name, mesh=mesh.name if mesh is not None else "", actions=tuple(actions),
+                       frame_start=frame_start, frame_end=frame_end,
+                       fps=scene_fps(scene) if set_scene else float(motion.fps), shape_keys=keys)

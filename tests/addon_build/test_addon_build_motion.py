@@ -169,3 +169,35 @@ def test_muting_correctives_keeps_their_keys(empty_scene, toy_rig):
     full, _ = toy_rig.skin(R[4:5], motion.transl[4:5], motion.betas, motion.expression[4])
     np.testing.assert_allclose(evaluated_local_verts(mesh), full[0], atol=2e-3)
     assert np.abs(full - plain).max() > 5e-3  # the correctives matter in this pose
+
+
+def test_apply_motion_to_a_built_body(empty_scene, toy_rig, monkeypatch):
+    from blender_addon.build.scene import apply_motion, build_body
+
+    res = build_body(toy_rig, name="Toy")
+    motion = make_motion(toy_rig.joint_names, frames=15, fps=25.0, expr_dim=3)
+    motion = dataclasses.replace(motion, betas=np.zeros(0))  # the body keeps the shape it was built with
+    applied = apply_motion(toy_rig, res.armature, motion)
+    assert (applied.frame_start, applied.frame_end) == (1, 15) and abs(applied.fps - 25.0) < 1e-5
+    arm = bpy.data.objects[res.armature]
+    _, heads = _reference(toy_rig, motion)
+    empty_scene.frame_set(9)
+    np.testing.assert_allclose(world_heads(arm, toy_rig.joint_names), heads[8] @ world_rotation("Y").T, atol=1e-3)
+    second = apply_motion(toy_rig, res.armature, make_motion(toy_rig.joint_names, frames=5, seed=4))
+    assert arm.animation_data.action.name == second.actions[0] != applied.actions[0]
+    with pytest.raises(ValueError, match="no armature"):
+        apply_motion(toy_rig, "Nobody", motion)
+    bad = make_motion(tuple(f"x{i}" for i in range(10)), frames=3)
+    with pytest.raises(ValueError, match="do not match"):
+        apply_motion(toy_rig, res.armature, bad)
+    # a failure half-way restores the previous action and leaves no new one behind
+    import blender_addon.build.scene as scene_mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape keys failed")
+
+    monkeypatch.setattr(scene_mod, "animate_shape_keys", broken)
+    n_actions = len(bpy.data.actions)
+    with pytest.raises(RuntimeError, match="shape keys failed"):
+        apply_motion(toy_rig, res.armature, motion)
+    assert arm.animation_data.action.name == second.actions[0] and len(bpy.data.actions) == n_actions
