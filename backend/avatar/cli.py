@@ -29,7 +29,9 @@ def add_commands(subparsers) -> None:
     t.add_argument("--size", type=int, default=128, help="square training resolution in pixels")
     t.add_argument("--model", default=None, help="body model (default: the motion's)")
     t.add_argument("--model-dir", default=None, help="folder with SMPL-family model files")
-    t.add_argument("--mask-source", default="auto", choices=("auto", "mediapipe", "raster"), help="person mask source")
+    t.add_argument("--mask-source", default="auto", choices=("auto", "keypoints", "mediapipe", "raster"),
+                   help="person mask source (auto: the perception cache if --keypoints has one, else MediaPipe)")
+    t.add_argument("--keypoints", default=None, help="perception cache: a keypoints_*.npz or a folder of them")
     t.add_argument("--crop", default="per_frame", choices=("per_frame", "fixed"))
     t.add_argument("--no-normals", action="store_true", help="input: colour code only (no normal channels)")
     t.add_argument("--depth-channel", action="store_true", help="input: add a relative depth channel")
@@ -92,7 +94,8 @@ def _train(args) -> int:
             return 2
         spec = RasterSpec(normals=not args.no_normals, depth=args.depth_channel)
         build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model, model_dir=args.model_dir,
-                      spec=spec, crop_mode=args.crop, mask_source=args.mask_source, max_frames=args.max_frames)
+                      spec=spec, crop_mode=args.crop, mask_source=args.mask_source, max_frames=args.max_frames,
+                      keypoints=args.keypoints)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     ckpt = train(ds, out, cfg, device=args.device, resume=not args.fresh)
     report = evaluate(ckpt, ds, out, "test", device=args.device)

@@ -146,15 +146,61 @@ def crop_intrinsics(K: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return Kc
 
 
-def person_masks(frames: list[np.ndarray], coverage: np.ndarray, size: int, source: str = "auto") -> np.ndarray:
-    """Person masks (N, size, size) float32: MediaPipe selfie segmentation of the crops restricted to the dilated
-    body raster (``mediapipe``), or the body raster dilated by ~4 % of the crop (``raster``); ``auto`` prefers
-    MediaPipe when it imports."""
+def find_keypoints(video: str | Path, where: str | Path, num_frames: int) -> Path | None:
+    """The perception cache file (``keypoints_*.npz`` in the folder ``where``, or ``where`` itself) made from
+    ``video`` with person masks for at least ``num_frames`` frames, or None."""
+    where = Path(where)
+    files = [where] if where.is_file() else sorted(where.glob("keypoints_*.npz")) if where.is_dir() else []
+    for f in files:
+        try:
+            with np.load(f, allow_pickle=False) as d:
+                header = json.loads(str(d["header"]))
+                ok = (Path(header.get("source", "")).resolve() == Path(video).resolve() and d["masks"].ndim == 3
+                      and d["masks"].shape[1] > 0 and len(d["frame_indices"]) >= num_frames)
+        except Exception:  # not a keypoints file
+            continue
+        if ok:
+            return f
+    return None
+
+
+def keypoint_masks(path: Path, boxes: np.ndarray, image_size: tuple[int, int], size: int) -> np.ndarray:
+    """Person masks (N, size, size) float32 of the crops ``boxes`` (x0, y0, side), resampled from the perception
+    cache's full-frame low-resolution masks (frame i of the dataset = video frame i)."""
+    with np.load(path, allow_pickle=False) as d:
+        masks, index = d["masks"], d["frame_indices"]
+    lookup = {int(f): k for k, f in enumerate(index)}
+    mh, mw = masks.shape[1:]
+    sx, sy = mw / image_size[0], mh / image_size[1]
+    out = np.zeros((len(boxes), size, size), np.float32)
+    for i, (x0, y0, side) in enumerate(boxes):
+        if i not in lookup:
+            continue
+        a = side / size
+        # crop pixel centre u' -> source u = (u' + 0.5) a - 0.5 + x0 -> mask (u + 0.5) s - 0.5
+        M = np.array([[a * sx, 0, (0.5 * a + x0) * sx - 0.5], [0, a * sy, (0.5 * a + y0) * sy - 0.5]], np.float32)
+        m = masks[lookup[i]].astype(np.float32) / 255
+        out[i] = cv2.warpAffine(m, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return out
+
+
+def person_masks(frames: list[np.ndarray], coverage: np.ndarray, size: int, source: str = "auto",
+                 cached: np.ndarray | None = None) -> np.ndarray:
+    """Person masks (N, size, size) float32, restricted to a wide dilation of the body raster (other people out):
+    ``cached`` masks from the perception cache when given (``auto``/``keypoints``), else MediaPipe selfie
+    segmentation of the crops (``mediapipe``; ``auto`` when it imports), else the body raster dilated by ~4 % of
+    the crop (``raster``)."""
     r = max(1, int(round(0.04 * size)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     dilated = np.stack([cv2.dilate((c > 0.05).astype(np.uint8), kernel) for c in coverage]).astype(np.float32)
     if source == "raster":
         return dilated
+    if cached is not None and source in ("auto", "keypoints"):
+        wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (6 * r + 1, 6 * r + 1))
+        region = np.stack([cv2.dilate((c > 0.05).astype(np.uint8), wide) for c in coverage]).astype(np.float32)
+        return np.clip(cached, 0, 1) * region
+    if source == "keypoints":
+        raise ValueError("mask source 'keypoints' needs the perception cache file (--keypoints).")
     try:
         from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
     except ImportError:
@@ -176,8 +222,10 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
                   model_name: str | None = None, model_dir: str | None = None,
                   spec: render.RasterSpec = render.RasterSpec(), split: SplitSpec = SplitSpec(),
                   crop_mode: str = "per_frame", mask_source: str = "auto", max_frames: int | None = None,
-                  progress=None) -> Path:
-    """Build the dataset folder; returns the ``data.npz`` path. ``progress(done, total)`` is called per chunk."""
+                  keypoints: str | Path | None = None, progress=None) -> Path:
+    """Build the dataset folder; returns the ``data.npz`` path. ``progress(done, total)`` is called per chunk.
+
+    keypoints: the perception cache (a ``keypoints_*.npz`` file or a folder of them) whose person masks to use."""
     motion = Motion.load(motion_path)
     if motion.camera is None:
         raise ValueError(f"{motion_path}: the motion has no camera (cam_K/cam_R/cam_t); the avatar needs the "
@@ -214,7 +262,16 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
     inputs = np.concatenate(inputs)
     coverage = np.concatenate(coverage)
     crops, valids = zip(*(crop_image(frames_src[i], boxes[i], size) for i in range(n)))
-    masks = person_masks(list(crops), coverage, size, mask_source)
+    cached, kp_file = None, None
+    if keypoints is not None and mask_source in ("auto", "keypoints"):
+        kp_file = find_keypoints(video, keypoints, n)
+        if kp_file is None:
+            log.warning("no person masks for %s in %s; using %s masks", video, keypoints,
+                        "raster" if mask_source == "keypoints" else "MediaPipe")
+        else:
+            cached = keypoint_masks(kp_file, boxes, cam.image_size, size)
+    masks = person_masks(list(crops), coverage, size, mask_source if cached is not None or mask_source != "keypoints"
+                         else "raster", cached)
     frames = np.stack(crops).transpose(0, 3, 1, 2)
     valid = np.stack(valids)
     masks_u8 = (np.stack([masks * valid, valid], 1) * 255).round().astype(np.uint8)
@@ -236,6 +293,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
     meta = {"video": str(video), "motion": str(motion_path), "model": model.name, "size": size,
             "raster": dataclasses.asdict(spec), "channels": list(spec.channel_names), "crop_mode": crop_mode,
             "split": dataclasses.asdict(split), "image_size": list(cam.image_size),
+            "masks": str(kp_file) if kp_file is not None else mask_source,
             "counts": {name: int((labels == k).sum()) for k, name in SPLIT_NAMES.items()}, "frames": n,
             "reference": reference, "betas": np.asarray(motion.betas, float).tolist()}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))

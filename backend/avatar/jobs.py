@@ -5,7 +5,8 @@ train_avatar params (JSON):
     motion: str            motion .npz with per-frame camera, fitted to the video
     dataset: str | null    an existing dataset folder to train on instead
     size: int              square training resolution (default 128)
-    mask_source: str       "auto" | "mediapipe" | "raster"
+    mask_source: str       "auto" | "keypoints" | "mediapipe" | "raster"
+    keypoints: str | null  perception cache (keypoints_*.npz or its folder) holding person masks
     model_dir: str | null  SMPL-family model folder
     resume_from: str|null  a run folder whose checkpoint.pt to continue
     export_onnx: bool      also write avatar.onnx (default true)
@@ -68,7 +69,7 @@ def train_avatar(params: dict, ctx: JobContext) -> dict:
                 raise JobError(f"{kind}: size {size} must be a multiple of 16, at least 32")
             try:
                 build_dataset(video, motion, dataset, size=size, model_dir=params.get("model_dir"),
-                              mask_source=params.get("mask_source", "auto"),
+                              mask_source=params.get("mask_source", "auto"), keypoints=params.get("keypoints"),
                               progress=lambda d, t: ctx.progress("dataset", d, t, f"rasterized {d}/{t} frames"))
             except (ValueError, FileNotFoundError) as exc:
                 raise JobError(f"{kind}: {exc}") from exc

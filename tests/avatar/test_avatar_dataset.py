@@ -75,3 +75,29 @@ def test_dataset_is_aligned_and_cached(synthetic_dataset):
     assert outside.any() and float(frames.std(0).mean(0)[outside.all(0)].mean()) < 0.1
     assert sorted(meta["counts"]) == ["test", "train", "val"] and meta["counts"]["test"] > 0
     assert any((synthetic_dataset / "preview").iterdir())
+
+
+def test_perception_cache_masks_are_found_and_resampled_into_the_crop(tmp_path):
+    from backend.avatar.dataset import find_keypoints, keypoint_masks
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    W, H = 800, 400
+    masks = np.zeros((3, 100, 200), np.uint8)  # a quarter-resolution mask: the person fills x 100..140, y 40..80
+    masks[:, 40:80, 100:140] = 255
+    header = json.dumps({"version": 1, "source": str(video), "image_size": [W, H]})
+    np.savez(tmp_path / "keypoints_other.npz", header=np.asarray(json.dumps({"source": "elsewhere.mp4"})),
+             masks=masks, frame_indices=np.arange(3))
+    np.savez(tmp_path / "keypoints_x.npz", header=np.asarray(header), masks=masks, frame_indices=np.arange(3))
+    found = find_keypoints(video, tmp_path, 3)
+    assert found is not None and found.name == "keypoints_x.npz"
+    assert find_keypoints(video, tmp_path, 4) is None  # too few frames
+    boxes = np.array([[400, 160, 160], [380, 140, 200], [0, 0, 800]])  # full-res person: x 400..560, y 160..320
+    crop = keypoint_masks(found, boxes, (W, H), 64)
+    assert crop[0, 5:59, 5:59].min() > 0.9  # the first box is the person's box: the crop is full
+    on = crop[1] > 0.5
+    ys, xs = np.nonzero(on)
+    # second box: person at (400-380)/200*64 = 6.4 .. 57.6 px
+    assert abs(xs.min() - 6.4) <= 1.5 and abs(xs.max() - 57.6) <= 1.5 and abs(ys.min() - 6.4) <= 1.5
+    assert abs(on.sum() - 51.2**2) < 0.1 * 51.2**2
+    assert abs((crop[2] > 0.5).sum() - 12.8**2) < 0.35 * 12.8**2  # whole frame: 160 px of 800 -> 12.8 px of 64
