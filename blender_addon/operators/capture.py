@@ -26,6 +26,74 @@ def body_armature(context):
     return ob if ob is not None and ob.type == "ARMATURE" and ob.smplpix.role == "ARMATURE" else None
 
 
+def _model_dir_param(prefs, params: dict, model: str | None = None) -> dict:
+    if prefs.model_dir and model != "anny":
+        params["model_dir"] = bpy.path.abspath(prefs.model_dir)
+    return params
+
+
+def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: int = 1, prefix: str = ""):
+    """Job steps: estimate the motion of ``video``, (build the rig if needed) and build the animated body with its
+    camera and video plate. Returns the :class:`~blender_addon.build.scene.BuildResult`."""
+    from ..build.scene import build_motion
+
+    s = context.scene.smplpix
+    video = _existing(video, "video")
+    prefs = get_prefs(context)
+    params = _model_dir_param(prefs, {"input": video, "model": s.model, "start": start, "stride": stride}, s.model)
+    if end:
+        params["end"] = end
+    result = yield JobStep("estimate", params, f"{prefix}Estimate {Path(video).name}")
+    motion = result.files.get("motion")
+    if not motion:
+        raise UserError("the estimate job returned no motion file; see the backend log")
+    rig = result.files.get("rig")
+    if rig is None:
+        from ..core.readers import read_motion
+
+        m = read_motion(motion)
+        rig_result = yield JobStep("build_body", body_params(m.model, m.gender, prefs), f"{prefix}Body for the video")
+        rig = rig_result.files["rig"]
+    built = build_motion(rig, motion, name=Path(video).stem, video=video)
+    tag_built(built, rig, s.model, motion_path=motion, video_path=video)
+    select_only(built.armature)
+    return built
+
+
+def train_steps(context, name: str, prefix: str = ""):
+    """Job steps: train the avatar of armature ``name`` from its video and motion; returns the checkpoint path."""
+    arm = bpy.data.objects[name]
+    s = context.scene.smplpix
+    params = _model_dir_param(get_prefs(context), {
+        "video": _existing(arm.smplpix.video_path, "video"),
+        "motion": _existing(arm.smplpix.motion_path, "motion file"),
+        "steps": int(s.avatar_steps), "size": int(s.avatar_size)}, arm.smplpix.model)
+    result = yield JobStep("train_avatar", params, f"{prefix}Train avatar of {name}")
+    arm = bpy.data.objects[name]
+    arm.smplpix.avatar_path = result.files["checkpoint"]
+    return result.files["checkpoint"]
+
+
+def render_steps(context, name: str, prefix: str = ""):
+    """Job steps: render armature ``name``'s current animation with its avatar and load the frames as a
+    frame-synced image sequence (on the body's camera background when it has one). Returns the image name."""
+    import tempfile
+
+    from ..build.preview import load_preview
+    from ..build.writeback import export_motion
+
+    arm = bpy.data.objects[name]
+    motion = export_motion(arm, Path(tempfile.mkdtemp(prefix="smplpix-motion-")) / f"{name}.npz")
+    params = _model_dir_param(get_prefs(context), {
+        "checkpoint": _existing(arm.smplpix.avatar_path, "avatar checkpoint"), "motion": str(motion)},
+        arm.smplpix.model)
+    result = yield JobStep("render_avatar", params, f"{prefix}Render avatar of {name}")
+    camera = next((ob.name for ob in bpy.data.objects if ob.type == "CAMERA" and ob.smplpix.role == "CAMERA"
+                   and ob.smplpix.video_path == bpy.data.objects[name].smplpix.video_path), None)
+    return load_preview(result.files["frames"], frame_start=context.scene.frame_start, camera=camera,
+                        name=f"{name}Avatar")
+
+
 class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
     """Estimate the person's body and motion from the video and build it as an animated body with its camera"""
 
@@ -41,41 +109,24 @@ class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, "estimate"):
-            return False
-        s = context.scene.smplpix
-        why = model_files_missing(s.model, get_prefs(context), s.gender)
-        if why:
-            cls.poll_message_set(why)
-            return False
-        return True
+        return estimate_poll(cls, context)
 
     def steps(self, context):
-        from ..build.scene import build_motion
-
-        s = context.scene.smplpix
-        video = _existing(self.filepath or s.video_path, "video")
-        prefs = get_prefs(context)
-        params = {"input": video, "model": s.model, "start": self.start, "stride": self.stride}
-        if self.end:
-            params["end"] = self.end
-        if prefs.model_dir and s.model != "anny":
-            params["model_dir"] = bpy.path.abspath(prefs.model_dir)
-        result = yield JobStep("estimate", params, f"Estimate {Path(video).name}")
-        motion = result.files.get("motion")
-        if not motion:
-            raise UserError("the estimate job returned no motion file; see the backend log")
-        rig = result.files.get("rig")
-        if rig is None:
-            from ..core.readers import read_motion
-
-            m = read_motion(motion)
-            rig_result = yield JobStep("build_body", body_params(m.model, m.gender, prefs), "Body for the video")
-            rig = rig_result.files["rig"]
-        built = build_motion(rig, motion, name=Path(video).stem, video=video)
-        tag_built(built, rig, s.model, motion_path=motion, video_path=video)
-        select_only(built.armature)
+        video = self.filepath or context.scene.smplpix.video_path
+        built = yield from estimate_steps(context, video, self.start, self.end, self.stride)
         self.report({"INFO"}, f"Estimated {built.frame_end - built.frame_start + 1} frames from {Path(video).name}")
+
+
+def estimate_poll(cls, context, kinds: tuple[str, ...] = ("estimate",)) -> bool:
+    for kind in kinds:
+        if not backend_poll(cls, kind):
+            return False
+    s = context.scene.smplpix
+    why = model_files_missing(s.model, get_prefs(context), s.gender)
+    if why:
+        cls.poll_message_set(why)
+        return False
+    return True
 
 
 class SMPLPIX_OT_train_avatar(JobOperator, bpy.types.Operator):
@@ -96,19 +147,8 @@ class SMPLPIX_OT_train_avatar(JobOperator, bpy.types.Operator):
         return True
 
     def steps(self, context):
-        arm = body_armature(context)
-        s = context.scene.smplpix
-        params = {"video": _existing(arm.smplpix.video_path, "video"),
-                  "motion": _existing(arm.smplpix.motion_path, "motion file"),
-                  "steps": int(s.avatar_steps), "size": int(s.avatar_size)}
-        prefs = get_prefs(context)
-        if prefs.model_dir:
-            params["model_dir"] = bpy.path.abspath(prefs.model_dir)
-        name = arm.name
-        result = yield JobStep("train_avatar", params, f"Train avatar of {name}")
-        arm = bpy.data.objects[name]
-        arm.smplpix.avatar_path = result.files["checkpoint"]
-        self.report({"INFO"}, f"Avatar trained: {result.files['checkpoint']}")
+        checkpoint = yield from train_steps(context, body_armature(context).name)
+        self.report({"INFO"}, f"Avatar trained: {checkpoint}")
 
 
 class SMPLPIX_OT_render_avatar(JobOperator, bpy.types.Operator):
@@ -129,25 +169,37 @@ class SMPLPIX_OT_render_avatar(JobOperator, bpy.types.Operator):
         return True
 
     def steps(self, context):
-        import tempfile
-
-        from ..build.writeback import export_motion
-
-        arm = body_armature(context)
-        name = arm.name
-        motion = export_motion(arm, Path(tempfile.mkdtemp(prefix="smplpix-motion-")) / f"{name}.npz")
-        params = {"checkpoint": _existing(arm.smplpix.avatar_path, "avatar checkpoint"), "motion": str(motion)}
-        prefs = get_prefs(context)
-        if prefs.model_dir:
-            params["model_dir"] = bpy.path.abspath(prefs.model_dir)
-        result = yield JobStep("render_avatar", params, f"Render avatar of {name}")
-        frames = sorted(Path(result.files["frames"]).glob("*.png"))
-        if not frames:
-            raise UserError(f"the avatar render wrote no frames into {result.files['frames']}")
-        image = bpy.data.images.load(str(frames[0]), check_existing=False)
-        image.source = "SEQUENCE"
-        image.name = f"{name}Avatar"
-        self.report({"INFO"}, f"Rendered {len(frames)} frames into image sequence '{image.name}'")
+        image = yield from render_steps(context, body_armature(context).name)
+        self.report({"INFO"}, f"Rendered the avatar into image sequence '{image}'")
 
 
-CLASSES = (SMPLPIX_OT_estimate_video, SMPLPIX_OT_train_avatar, SMPLPIX_OT_render_avatar)
+class SMPLPIX_OT_video_to_avatar(JobOperator, bpy.types.Operator):
+    """The whole job in one click: estimate the video, build the animated body, train its avatar and render a
+    preview (one progress view; Esc cancels the step that runs; the scene changes in one undo step)"""
+
+    bl_idname = "smplpix.video_to_avatar"
+    bl_label = "Video to Avatar"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
+                                       description="Video file (empty: the one set in the Estimate panel)")
+    train: bpy.props.BoolProperty(name="Train Avatar", default=True,
+                                  description="Also train the SMPLpix avatar and render a preview")
+
+    @classmethod
+    def poll(cls, context):
+        return estimate_poll(cls, context, ("estimate", "train_avatar", "render_avatar"))
+
+    def steps(self, context):
+        video = self.filepath or context.scene.smplpix.video_path
+        total = 3 if self.train else 1
+        built = yield from estimate_steps(context, video, prefix=f"[1/{total}] ")
+        if self.train:
+            yield from train_steps(context, built.armature, prefix=f"[2/{total}] ")
+            image = yield from render_steps(context, built.armature, prefix=f"[3/{total}] ")
+            self.report({"INFO"}, f"{Path(video).name}: body, avatar and preview '{image}' ready")
+        else:
+            self.report({"INFO"}, f"{Path(video).name}: animated body ready")
+
+
+CLASSES = (SMPLPIX_OT_estimate_video, SMPLPIX_OT_train_avatar, SMPLPIX_OT_render_avatar, SMPLPIX_OT_video_to_avatar)

@@ -111,6 +111,9 @@ class SMPLPIX_PT_estimate(_Panel, bpy.types.Panel):
         col.prop(s, "video_path")
         col.prop(s, "model")
         col.operator("smplpix.estimate_video", icon="VIEW_CAMERA")
+        row = col.row()
+        row.scale_y = 1.4
+        row.operator("smplpix.video_to_avatar", icon="PLAY")
 
 
 class SMPLPIX_PT_avatar(_Panel, bpy.types.Panel):
