@@ -72,12 +72,9 @@ def model_files_missing(model: str, prefs, gender: str = "neutral") -> str:
         return f"{model.upper()} needs its model files: set Model Folder in the add-on's preferences"
     folder = Path(bpy.path.abspath(prefs.model_dir))
     variant = "right" if model == "mano" else gender
-    try:  # the project's model registry knows every accepted file name (absent in an installed extension)
-        from models.registry import model_spec
+    from .core.model_registry import model_spec
 
-        names = model_spec(model).files.get(variant, ())
-    except ImportError:
-        names = ()
+    names = model_spec(model).files.get(variant, ())
     if names:
         found = [folder / sub / n for n in names for sub in ("", model) if (folder / sub / n).is_file()]
     else:
