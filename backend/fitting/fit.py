@@ -43,7 +43,7 @@ class FitSettings:
     fit_hands: bool = True
     w_2d: float = 1.0  # robust reprojection, residuals in % of the person's height
     gmof_sigma: float = 20.0  # % of the person's height
-    w_3d: float = 15.0  # MediaPipe world bone directions (1 - cos)
+    w_3d: float = 50.0  # MediaPipe world bone directions (1 - cos)
     w_prior: float = 2.0
     w_hinge: float = 20.0
     w_shape: float = 5.0
