@@ -54,6 +54,25 @@ BODY_BONES = ((11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 2
               (11, 12), (23, 24), (23, 11), (24, 12), (29, 31), (30, 32))
 
 
+# Face-only fits (FLAME): points derived from the 468 face-mesh landmarks (mean of the listed indices).
+FACE_POINTS = (
+    ("nose", (1,)),  # nose tip
+    ("eye.L", (362, 263, 386, 374)),  # the person's left eye: corners and lid middles
+    ("eye.R", (33, 133, 159, 145)),
+    ("chin", (152,)),
+    ("forehead", (10,)),
+)
+
+
+def face_points(face: np.ndarray) -> np.ndarray:
+    """(F, 468, 3) face-mesh detections -> (F, len(FACE_POINTS), 3) derived points (x, y, min confidence)."""
+    out = np.zeros(face.shape[:1] + (len(FACE_POINTS), 3), np.float32)
+    for k, (_, idx) in enumerate(FACE_POINTS):
+        out[:, k, :2] = face[:, list(idx), :2].mean(1)
+        out[:, k, 2] = face[:, list(idx), 2].min(1)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Correspondences:
     """L landmarks of one source: source index -> model joint (index) or rest-mesh vertex (index)."""
@@ -110,7 +129,7 @@ def pick_surface_points(rig: RigSpec) -> dict[str, int]:
     def verts_of(joint: int) -> np.ndarray:
         return np.nonzero(_descendants(rig.parents, joint)[owner])[0]
 
-    head = find_joint(names, ("head",))
+    head = find_joint(names, ("head", "neck"))
     if head >= 0:
         hv = verts_of(head)
         eyes = [find_joint(names, ("eye.L", "left_eye_smplhf")), find_joint(names, ("eye.R", "right_eye_smplhf"))]
@@ -123,6 +142,15 @@ def pick_surface_points(rig: RigSpec) -> dict[str, int]:
         if len(level):
             out["ear.L"] = int(level[np.argmax(v[level] @ left)])
             out["ear.R"] = int(level[np.argmin(v[level] @ left)])
+        if len(mid) and "nose" in out:
+            nose = v[out["nose"]]
+            gap = max(float((eye_mid - nose) @ up), 0.01)
+            front = mid[(v[mid] - nose) @ fwd > -0.05]  # the face side of the midline
+            if len(front):
+                out["chin"] = int(front[np.argmin(v[front] @ up)])
+                top = front[np.abs((v[front] - eye_mid) @ up - 2.2 * gap) < 0.015]
+                if len(top):
+                    out["forehead"] = int(top[np.argmax(v[top] @ fwd)])
     for side, tag in (("left", "L"), ("right", "R")):
         foot = find_joint(names, ("foot{a}", "{s}_ankle"), side)
         if foot >= 0:
@@ -182,3 +210,19 @@ def hand_correspondences(rig: RigSpec, side: str, surface: dict[str, int] | None
             items.append((idx, -1, surface[rule], 1.0, rule))
     items.sort()
     return _build(f"{side}_hand", items)
+
+
+def face_correspondences(rig: RigSpec, surface: dict[str, int] | None = None) -> Correspondences:
+    """FACE_POINTS (derived from the face mesh) -> model eye joints and surface points (nose, chin, forehead)."""
+    names = list(rig.joint_names)
+    surface = pick_surface_points(rig) if surface is None else surface
+    items = []
+    for k, (rule, _) in enumerate(FACE_POINTS):
+        if rule.startswith("eye."):
+            j = find_joint(names, ("eye.L", "left_eye_smplhf", "left_eye") if rule == "eye.L"
+                           else ("eye.R", "right_eye_smplhf", "right_eye"))
+            if j >= 0:
+                items.append((k, j, -1, 1.0, names[j]))
+        elif rule in surface:
+            items.append((k, -1, surface[rule], 1.0, rule))
+    return _build("face_points", items)

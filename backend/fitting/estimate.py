@@ -66,7 +66,10 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
 
     report = progress or (lambda stage, done, total, msg: None)
     t0 = time.perf_counter()
-    kp = detect_keypoints(req.input, req.frames, req.detect, req.cache_dir,
+    detect = req.detect
+    if req.model in ("mano", "flame") and detect.mode == "holistic":  # close-ups: no body in view
+        detect = dataclasses.replace(detect, mode="hands" if req.model == "mano" else "face")
+    kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir,
                           progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled)
     t_detect = time.perf_counter() - t0
     if not kp.found.any():
@@ -84,7 +87,8 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
                         progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"),
                         cancelled=cancelled)
     t_fit = time.perf_counter() - t1
-    metrics = fit_metrics(fit.body_uv, fit.body_index, kp.body, kp.found)
+    metrics = fit_metrics(fit.body_uv, fit.body_index, fit.detections, kp.found)
+    metrics["part"] = fit.part
     motion = to_motion(fit, kp, model, str(req.input), metrics)
     motion.save(req.output)
     total = time.perf_counter() - t0

@@ -19,8 +19,9 @@ import torch
 from backend.bodymodels.base import BodyModel
 from backend.fitting import contact as contact_mod
 from backend.fitting.correspondences import (BODY_BONES, Correspondences, body_correspondences,
-                                             hand_correspondences, model_axes, pick_surface_points)
-from backend.fitting.init import initial_global, initial_limbs
+                                             face_correspondences, face_points, hand_correspondences, model_axes,
+                                             pick_surface_points)
+from backend.fitting.init import initial_global, initial_limbs, initial_pnp
 from backend.fitting.priors import hinge_axes, hinge_penalty, stiffness
 from backend.fitting.skeleton import build_landmark_rig, matrix_to_rotvec, rotvec_to_matrix
 from backend.perception.keypoints import Keypoints
@@ -73,6 +74,8 @@ class FitResult:
     body_index: np.ndarray  # (L,) MediaPipe pose indices of body_uv
     floor: float  # floor height along the up axis, metres (0 after alignment)
     timings: dict
+    part: str = "body"  # "body"; "hand" / "face" for MANO / FLAME (body_uv then holds those landmarks)
+    detections: np.ndarray | None = None  # (F, 33 | 21 | 5, 3) the detections body_index refers to
 
 
 def _gmof(sq: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -114,10 +117,18 @@ def _smooth_rotations(R: np.ndarray, sigma: float) -> np.ndarray:
     return quat_to_matrix(avg)
 
 
-def _targets(kp: Keypoints, corrs: list[Correspondences]) -> tuple[np.ndarray, np.ndarray]:
+def body_part(rig, surface: dict) -> str:
+    """What a model covers: "body" (has shoulders and hips), "hand" (has fingers, no torso) or "face"."""
+    body = body_correspondences(rig, surface)
+    if all(t in set(body.source_index.tolist()) for t in (11, 12, 23, 24)):
+        return "body"
+    return "hand" if len(hand_correspondences(rig, "right", surface).source_index) >= 10 else "face"
+
+
+def _targets(sources: dict, corrs: list[Correspondences]) -> tuple[np.ndarray, np.ndarray]:
     uv, w = [], []
     for c in corrs:
-        arr = getattr(kp, c.source)[:, c.source_index]  # (F, L, 3)
+        arr = sources[c.source][:, c.source_index]  # (F, L, 3)
         uv.append(arr[..., :2])
         w.append(arr[..., 2] * c.weight[None])
     return np.concatenate(uv, 1), np.concatenate(w, 1)
@@ -150,11 +161,25 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     rig = model.rig_spec()
     surface = pick_surface_points(rig)
     body = body_correspondences(rig, surface)
-    corrs = [body]
-    use_hands = settings.fit_hands and bool((kp.left_hand[..., 2] > 0).any() or (kp.right_hand[..., 2] > 0).any())
-    if use_hands:
-        corrs += [hand_correspondences(rig, "left", surface), hand_correspondences(rig, "right", surface)]
-    uv_t, w_t = _targets(kp, corrs)
+    part = body_part(rig, surface)
+    sources = {"body": kp.body, "left_hand": kp.left_hand, "right_hand": kp.right_hand,
+               "face_points": face_points(kp.face)}
+    if part == "body":
+        corrs = [body]
+        use_hands = settings.fit_hands and bool((kp.left_hand[..., 2] > 0).any() or
+                                                (kp.right_hand[..., 2] > 0).any())
+        if use_hands:
+            corrs += [hand_correspondences(rig, "left", surface), hand_correspondences(rig, "right", surface)]
+    elif part == "hand":
+        side = getattr(model, "gender", "")
+        if side not in ("left", "right"):
+            side = "left" if (kp.left_hand[..., 2] > 0).sum() > (kp.right_hand[..., 2] > 0).sum() else "right"
+        corrs = [hand_correspondences(rig, side, surface)]
+    else:
+        corrs = [face_correspondences(rig, surface)]
+    if len(corrs[0].source_index) < 4:
+        raise ValueError(f"the {model.name} model has too few joints/points matching MediaPipe landmarks to fit")
+    uv_t, w_t = _targets(sources, corrs)
     w_t = w_t * kp.found[:, None]
 
     # Landmark -> (joint or vertex) gather index into cat([joints of active set, selected vertices]).
@@ -170,30 +195,44 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     pos = {int(j): i for i, j in enumerate(lrig.active_index)}
     gather = np.concatenate([[pos[int(j)] if j >= 0 else A + verts.index(int(v)) for j, v in zip(c.joint, c.vertex)]
                              for c in corrs]).astype(np.int64)
-    Lb = len(body.source_index)
+    Lb = len(corrs[0].source_index)
 
     left, up, fwd = model_axes(rig)
     R0 = np.stack([left, -up, -fwd]).astype(np.float64)  # world -> camera, person facing the camera
     f = float(settings.focal or 0.9 * max(W, H))
     K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], np.float64)
 
-    R_init, tr_init = initial_global(kp, rig, body, R0, K)
-    R_init = _smooth_rotations(R_init, 1.5)
-    limb_rot = initial_limbs(kp, rig, body, R0, R_init)
-    pose_init = matrix_to_rotvec(torch.as_tensor(limb_rot[:, lrig.active_index[1:]])).float().numpy()
+    if part == "body":
+        R_init, tr_init = initial_global(kp, rig, body, R0, K)
+        R_init = _smooth_rotations(R_init, 1.5)
+        limb_rot = initial_limbs(kp, rig, body, R0, R_init)
+        pose_init = matrix_to_rotvec(torch.as_tensor(limb_rot[:, lrig.active_index[1:]])).float().numpy()
+    else:  # a rigid PnP of the rest landmarks (palm and fingers at rest, or the face)
+        rest_j, rest_v = (t.cpu().numpy().astype(np.float64) for t in lrig.rest(None))
+        c = corrs[0]
+        rest_pts = np.where((c.joint >= 0)[:, None], rest_j[np.maximum(c.joint, 0)],
+                            rest_v[[verts.index(int(v)) if v >= 0 else 0 for v in c.vertex]])
+        R_init, tr_init = initial_pnp(uv_t[:, :Lb], w_t[:, :Lb], rest_pts, rest_j[0], R0, K)
+        R_init = _smooth_rotations(R_init, 1.5)
+        pose_init = np.zeros((F, A - 1, 3), np.float32)
     tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
     uv_t, w_t, R_init = tt(uv_t), tt(w_t), tt(R_init)
     R0_t, K_t = tt(R0), tt(K)
-    height = np.where(kp.found, kp.bbox[:, 3] - kp.bbox[:, 1], 0.0)
-    height = np.maximum(height, 0.1 * H)
+    if part == "body":
+        height = np.where(kp.found, kp.bbox[:, 3] - kp.bbox[:, 1], 0.0)
+    else:  # the extent of the detected hand / face points
+        pts = np.where(w_t[:, :Lb, None] > 0, uv_t[:, :Lb], np.nan)
+        ext = np.nanmax(pts, 1) - np.nanmin(pts, 1) if np.isfinite(pts).any() else np.zeros((F, 2))
+        height = np.nan_to_num(ext.max(1), nan=0.0)
+    height = np.maximum(height, 0.05 * H)
     scale = tt(100.0 / height)[:, None, None]  # px -> % of the person's height
     gather_t = torch.as_tensor(gather, device=dev)
 
     # 3D bone directions (camera axes) from MediaPipe world landmarks.
     bidx = {int(s): i for i, s in enumerate(body.source_index)}
-    bones = [(a, b) for a, b in BODY_BONES if a in bidx and b in bidx]
-    ba = np.array([bidx[a] for a, _ in bones])
-    bb = np.array([bidx[b] for _, b in bones])
+    bones = [(a, b) for a, b in BODY_BONES if a in bidx and b in bidx] if part == "body" else []
+    ba = np.array([bidx[a] for a, _ in bones], np.int64)
+    bb = np.array([bidx[b] for _, b in bones], np.int64)
     wd = kp.body_world[:, [b for _, b in bones]] - kp.body_world[:, [a for a, _ in bones]]
     nrm = np.linalg.norm(wd, axis=-1, keepdims=True)
     dir_t = tt(wd / np.maximum(nrm, 1e-6))
@@ -307,7 +346,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     with torch.no_grad():
         P = landmarks().cpu().numpy()
     contact = np.zeros((F, 2), bool)
-    if all(len(p) == 2 for p in foot_pts):
+    if part == "body" and all(len(p) == 2 for p in foot_pts):
         foot_sel = torch.as_tensor(np.array(foot_pts), device=dev)
         feet = P[:, np.array(foot_pts)]
         contact = contact_mod.detect_contact(feet, up, fps, view_dir=R0[2])
@@ -332,7 +371,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     cam_t = R0 @ up * floor_h
     body_uv = uv[:, :Lb]
     tgt = uv_t[:, :Lb].cpu().numpy()
-    conf = kp.body[:, body.source_index, 2]
+    conf = sources[corrs[0].source][:, corrs[0].source_index, 2]
     err = np.linalg.norm(body_uv - tgt, axis=-1)
     good = (conf > 0.5) & kp.found[:, None]
     reproj = np.array([np.median(e[g]) if g.any() else np.nan for e, g in zip(err, good)])
@@ -342,6 +381,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     return FitResult(rotvec=rotvec, transl=tr, shape=(shape.detach().cpu().numpy()[0] if shape is not None
                                                        else np.zeros(S)),
                      K=K, cam_R=R0, cam_t=cam_t, contact=contact, confidence=confidence.astype(np.float32),
-                     reproj_px=reproj, body_uv=body_uv, body_index=body.source_index, floor=0.0,
+                     reproj_px=reproj, body_uv=body_uv, body_index=corrs[0].source_index, floor=0.0, part=part,
+                     detections=sources[corrs[0].source],
                      timings={"fit_s": t_fit, "total_s": time.perf_counter() - t_start})
 

@@ -108,3 +108,37 @@ def initial_limbs(kp: Keypoints, rig: RigSpec, body: Correspondences, R0: np.nda
         S = _swing(cur_n[ok], tgt_n[ok])
         rot[ok, ja] = np.transpose(Gp[ok], (0, 2, 1)) @ S @ Gp[ok]
     return rot
+
+
+def initial_pnp(uv: np.ndarray, w: np.ndarray, rest_pts: np.ndarray, rest0: np.ndarray, R0: np.ndarray,
+                K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Global rotation (F, 3, 3) and translation (F, 3) per frame from a rigid PnP of the rest points
+    rest_pts (L, 3) to the detections uv (F, L, 2) with weights w (F, L) (hand palm, face). Frames with fewer than
+    four detected points copy the nearest solved frame."""
+    import cv2
+
+    F = uv.shape[0]
+    R = np.tile(np.eye(3), (F, 1, 1))
+    T = np.zeros((F, 3))
+    ok = np.zeros(F, bool)
+    for i in range(F):
+        sel = w[i] > 0.3
+        if sel.sum() < 4:
+            continue
+        good, rvec, tvec = cv2.solvePnP(rest_pts[sel].astype(np.float64), uv[i, sel].astype(np.float64), K, None,
+                                        flags=cv2.SOLVEPNP_EPNP if sel.sum() >= 6 else cv2.SOLVEPNP_SQPNP)
+        if not good:
+            continue
+        Rc = cv2.Rodrigues(rvec)[0]
+        tc = tvec[:, 0]
+        if (rest_pts[sel] @ Rc.T + tc)[:, 2].min() <= 0:
+            continue
+        R[i] = R0.T @ Rc  # camera = R0 world, world = R_g (x - rest0) + rest0 + transl
+        T[i] = R0.T @ (tc + Rc @ rest0) - rest0
+        ok[i] = True
+    if not ok.any():
+        T[:] = R0.T @ np.array([0, 0, 0.5]) - rest0
+        return R, T
+    good = np.nonzero(ok)[0]
+    nearest = good[np.abs(np.arange(F)[:, None] - good[None]).argmin(1)]
+    return R[nearest], T[nearest]

@@ -8,7 +8,10 @@ MAJOR_JOINTS = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)  # MediaPipe sho
 
 
 def _major(body_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cols = np.array([k for k, i in enumerate(body_index) if int(i) in MAJOR_JOINTS])
+    """Columns of the major body joints among body_index; all columns when there are none (hand, face fits)."""
+    cols = np.array([k for k, i in enumerate(body_index) if int(i) in MAJOR_JOINTS], np.int64)
+    if not len(cols):
+        cols = np.arange(len(body_index))
     return cols, body_index[cols]
 
 

@@ -37,6 +37,7 @@ class DetectSettings:
     mask_width: int = 256  # width of the stored person masks, pixels
     refine_face: bool = False  # 478 landmarks with irises (only the first 468 are stored)
     max_lost: int = 45  # frames searched around the last position before re-acquiring on the whole frame
+    mode: str = "holistic"  # "holistic" (whole body), "hands" or "face" (close-ups without a visible body)
 
 
 class DetectionCancelled(RuntimeError):
@@ -204,6 +205,57 @@ class HolisticTracker:
                 "mask": mask, "box": self.box.copy()}
 
 
+class CloseUpDetector:
+    """Hands (MediaPipe Hands, up to two) or one face (Face Mesh) on the downscaled frame, for close-up videos
+    where no body is visible. Returns the same dict as :meth:`HolisticTracker.process` (body all zero)."""
+
+    def __init__(self, settings: DetectSettings):
+        import mediapipe as mp
+
+        self.settings = settings
+        if settings.mode == "hands":
+            self._model = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=1)
+        elif settings.mode == "face":
+            self._model = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                          refine_landmarks=settings.refine_face)
+        else:
+            raise ValueError(f"unknown detection mode {settings.mode!r}; use holistic, hands or face")
+
+    def close(self) -> None:
+        self._model.close()
+
+    def process(self, bgr: np.ndarray) -> dict | None:
+        h, w = bgr.shape[:2]
+        scale = min(1.0, self.settings.acquire_long_side / max(h, w))
+        small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else bgr
+        res = self._model.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        out = {"body": np.zeros((33, 4), np.float32), "world": np.zeros((33, 3), np.float32), "left_hand": None,
+               "right_hand": None, "face": None, "mask": None}
+
+        def px(lms, n):
+            pts = _landmarks(lms, n)
+            pts[:, 0] *= w
+            pts[:, 1] *= h
+            return pts
+
+        if self.settings.mode == "hands":
+            for lms, hd in zip(res.multi_hand_landmarks or [], res.multi_handedness or []):
+                # MediaPipe Hands labels assume a mirrored (selfie) image: its "Left" is the person's right hand.
+                side = "right_hand" if hd.classification[0].label == "Left" else "left_hand"
+                if out[side] is None:
+                    out[side] = px(lms, 21)
+            pts = [out[k] for k in ("left_hand", "right_hand") if out[k] is not None]
+        else:
+            faces = res.multi_face_landmarks or []
+            if faces:
+                out["face"] = px(faces[0], 468)
+            pts = [out["face"]] if faces else []
+        if not pts:
+            return None
+        out["box"] = _clip_box(_box_of(np.concatenate(pts)[:, :2]), w, h)
+        return out
+
+
 def _expand(box: np.ndarray, factor: float, w: int, h: int) -> np.ndarray:
     c = (box[:2] + box[2:]) / 2
     half = (box[2:] - box[:2]) / 2 * factor
@@ -252,7 +304,7 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
     mw = settings.mask_width if settings.segmentation else 0
     mh = int(round(info.height * mw / info.width)) if mw else 0
     arr = empty_keypoints(len(indices), info.fps, (info.width, info.height), (mw, mh))
-    tracker = HolisticTracker(settings)
+    tracker = HolisticTracker(settings) if settings.mode == "holistic" else CloseUpDetector(settings)
     n = 0
     try:
         for n, (index, bgr) in enumerate(source.frames(frame_range)):
@@ -280,7 +332,7 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
 
 def _store(arr: dict, n: int, det: dict, mask_scale: float) -> None:
     arr["found"][n] = True
-    arr["body"][n, :, :2] = det["body"][:, :2]
+    arr["body"][n, :, :2] = det["body"][:, :2]  # all zero (confidence 0) in the close-up modes
     arr["body"][n, :, 2] = np.clip(det["body"][:, 3], 0, 1)
     arr["body_world"][n] = det["world"]
     arr["bbox"][n] = det["box"]

@@ -1,16 +1,8 @@
-"""Fixtures for the estimation tests: the Anny body model and a synthetic known motion."""
+"""Fixtures for the estimation tests (``anny_model`` and ``synthetic_model_dir`` come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-
-
-@pytest.fixture(scope="session")
-def anny_model():
-    from backend.bodymodels import load_body_model
-
-    return load_body_model("anny")
 
 
 @pytest.fixture(scope="session")
