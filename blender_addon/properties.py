@@ -26,6 +26,13 @@ def _phenotype(name: str):
                                    description=f"Anny phenotype '{name}' of the next body (0..1)")
 
 
+def _update_fast_playback(self, context) -> None:
+    from .build.shapekeys import set_correctives_muted
+
+    if self.id_data.type == "MESH":
+        set_correctives_muted(self.id_data, self.fast_playback)
+
+
 class SMPLPIX_PG_object(bpy.types.PropertyGroup):
     role: bpy.props.EnumProperty(name="Role", items=[("NONE", "None", ""), ("ARMATURE", "Armature", ""),
                                                      ("MESH", "Mesh", ""), ("CAMERA", "Camera", "")])
@@ -37,6 +44,9 @@ class SMPLPIX_PG_object(bpy.types.PropertyGroup):
                                          description="The video this body was estimated from")
     avatar_path: bpy.props.StringProperty(name="Avatar", subtype="FILE_PATH",
                                           description="Trained SMPLpix avatar checkpoint of this person")
+    fast_playback: bpy.props.BoolProperty(
+        name="Fast Playback", default=False, update=_update_fast_playback,
+        description="Mute the pose-corrective shape keys (their keyframes stay) for real-time viewport playback")
 
 
 class SMPLPIX_PG_scene(bpy.types.PropertyGroup):

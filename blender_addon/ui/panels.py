@@ -83,6 +83,8 @@ class SMPLPIX_PT_body(_Panel, bpy.types.Panel):
             sub = box.column(align=True)
             for kb in shape:
                 sub.prop(kb, "value", text=kb.name, slider=True)
+        if _shape_key_group(mesh, "pose"):
+            layout.prop(mesh.smplpix, "fast_playback", icon="PLAY")
 
 
 class SMPLPIX_PT_expression(_Panel, bpy.types.Panel):
