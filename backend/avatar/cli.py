@@ -31,7 +31,8 @@ def add_commands(subparsers) -> None:
     t.add_argument("--model-dir", default=None, help="folder with SMPL-family model files")
     t.add_argument("--mask-source", default="auto", choices=("auto", "keypoints", "mediapipe", "raster"),
                    help="person mask source (auto: the perception cache if --keypoints has one, else MediaPipe)")
-    t.add_argument("--keypoints", default=None, help="perception cache: a keypoints_*.npz or a folder of them")
+    t.add_argument("--keypoints", default=None, help="perception cache with person masks: a keypoints_*.npz or a folder of them "
+                   "(default ~/.cache/smplpix-studio/detections, as `estimate` writes; 'none' to skip)")
     t.add_argument("--crop", default="per_frame", choices=("per_frame", "fixed"))
     t.add_argument("--no-normals", action="store_true", help="input: colour code only (no normal channels)")
     t.add_argument("--depth-channel", action="store_true", help="input: add a relative depth channel")
@@ -93,9 +94,11 @@ def _train(args) -> int:
             log.error("no dataset at %s: pass --video and --motion to build one", ds)
             return 2
         spec = RasterSpec(normals=not args.no_normals, depth=args.depth_channel)
+        keypoints = args.keypoints or Path.home() / ".cache" / "smplpix-studio" / "detections"
+        keypoints = None if str(keypoints).lower() == "none" else keypoints
         build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model, model_dir=args.model_dir,
                       spec=spec, crop_mode=args.crop, mask_source=args.mask_source, max_frames=args.max_frames,
-                      keypoints=args.keypoints)
+                      keypoints=keypoints)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     ckpt = train(ds, out, cfg, device=args.device, resume=not args.fresh)
     report = evaluate(ckpt, ds, out, "test", device=args.device)
