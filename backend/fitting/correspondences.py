@@ -72,6 +72,10 @@ def face_points(face: np.ndarray) -> np.ndarray:
         out[:, k, 2] = face[:, list(idx), 2].min(1)
     return out
 
+# Segment-direction pairs on MediaPipe hand indices (wrist to each finger base, then along each finger).
+HAND_BONES = tuple((0, 1 + 4 * f) for f in range(5)) + tuple((1 + 4 * f + k, 2 + 4 * f + k) for f in range(5)
+                                                             for k in range(3))
+
 
 @dataclasses.dataclass(frozen=True)
 class Correspondences:

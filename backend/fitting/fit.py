@@ -18,7 +18,7 @@ import torch
 
 from backend.bodymodels.base import BodyModel
 from backend.fitting import contact as contact_mod
-from backend.fitting.correspondences import (BODY_BONES, Correspondences, body_correspondences,
+from backend.fitting.correspondences import (BODY_BONES, HAND_BONES, Correspondences, body_correspondences,
                                              face_correspondences, face_points, hand_correspondences, model_axes,
                                              pick_surface_points)
 from backend.fitting.init import initial_global, initial_limbs, initial_pnp
@@ -53,6 +53,7 @@ class FitSettings:
     w_rot_vel: float = 20.0  # joint rotation change per frame, rad
     w_slide: float = 2000.0  # foot displacement during contact, m
     w_floor: float = 500.0  # foot below the floor, m
+    hand_3d: float = 0.3  # weight of finger directions from the hand landmarks' relative depth (vs the body's)
     smooth_frames: float = 1.0  # Gaussian low-pass (sigma, frames) built into the per-frame parameters; 0: none
     device: str = "cpu"
 
@@ -228,15 +229,36 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     scale = tt(100.0 / height)[:, None, None]  # px -> % of the person's height
     gather_t = torch.as_tensor(gather, device=dev)
 
-    # 3D bone directions (camera axes) from MediaPipe world landmarks.
-    bidx = {int(s): i for i, s in enumerate(body.source_index)}
-    bones = [(a, b) for a, b in BODY_BONES if a in bidx and b in bidx] if part == "body" else []
-    ba = np.array([bidx[a] for a, _ in bones], np.int64)
-    bb = np.array([bidx[b] for _, b in bones], np.int64)
-    wd = kp.body_world[:, [b for _, b in bones]] - kp.body_world[:, [a for a, _ in bones]]
+    # 3D segment directions (camera axes): MediaPipe's metric world landmarks for the body, the hand landmarks'
+    # relative depth (pixels, like x and y) for the fingers.
+    ba, bb, dirs, wdirs = [], [], [], []
+    offset = 0
+    for c in corrs:
+        col = {int(s_): offset + i for i, s_ in enumerate(c.source_index)}
+        if c.source == "body":
+            pairs = [(a, b) for a, b in BODY_BONES if a in col and b in col]
+            pts, conf = kp.body_world, kp.body[..., 2]
+        elif c.source in ("left_hand", "right_hand"):
+            pairs = [(a, b) for a, b in HAND_BONES if a in col and b in col]
+            depth = getattr(kp, f"{c.source}_depth")
+            src = sources[c.source]
+            pts = np.concatenate([src[..., :2], (depth if depth is not None else np.zeros(src.shape[:2]))[..., None]],
+                                 -1)
+            pts = np.where((np.abs(pts[..., 2]).sum(1) > 0)[:, None, None], pts, 0.0)  # no depth: no constraint
+            conf = src[..., 2] * settings.hand_3d
+        else:
+            pairs = []
+        for a, b in pairs:
+            ba.append(col[a])
+            bb.append(col[b])
+            dirs.append(pts[:, b] - pts[:, a])
+            wdirs.append(np.minimum(conf[:, a], conf[:, b]))
+        offset += len(c.source_index)
+    ba, bb = np.array(ba, np.int64), np.array(bb, np.int64)
+    wd = np.stack(dirs, 1) if dirs else np.zeros((F, 0, 3))
     nrm = np.linalg.norm(wd, axis=-1, keepdims=True)
     dir_t = tt(wd / np.maximum(nrm, 1e-6))
-    cb = np.minimum(kp.body[:, [a for a, _ in bones], 2], kp.body[:, [b for _, b in bones], 2])
+    cb = np.stack(wdirs, 1) if wdirs else np.zeros((F, 0))
     w_dir = tt(cb * kp.found[:, None] * (nrm[..., 0] > 1e-4))
 
     stiff = tt(stiffness(tuple(rig.joint_names[j] for j in lrig.active_index))[1:])

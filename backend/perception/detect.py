@@ -25,7 +25,7 @@ from backend.perception.frames import FrameRange, FrameSource
 from backend.perception.keypoints import Keypoints, empty_keypoints
 
 log = logging.getLogger(__name__)
-DETECTOR_VERSION = 2
+DETECTOR_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +176,7 @@ class HolisticTracker:
             pts = _landmarks(lms, n)
             xy = pts[:, :2] * s.crop_size
             pts[:, :2] = xy @ inv[:, :2].T + inv[:, 2]
+            pts[:, 2] *= side  # relative depth, in full-frame pixels like x
             return pts
 
         body = to_full(res.pose_landmarks, 33)
@@ -236,6 +237,7 @@ class CloseUpDetector:
             pts = _landmarks(lms, n)
             pts[:, 0] *= w
             pts[:, 1] *= h
+            pts[:, 2] *= w  # relative depth, pixels
             return pts
 
         if self.settings.mode == "hands":
@@ -340,6 +342,8 @@ def _store(arr: dict, n: int, det: dict, mask_scale: float) -> None:
         if det[key] is not None:
             arr[key][n, :, :2] = det[key][:, :2]
             arr[key][n, :, 2] = 1.0
+            if key != "face":
+                arr[f"{key}_depth"][n] = det[key][:, 2] - det[key][0, 2]
     if det["mask"] is not None and mask_scale > 0:
         m, inv = det["mask"]
         mh, mw = arr["masks"].shape[1:]

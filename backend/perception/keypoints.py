@@ -32,6 +32,9 @@ class Keypoints:
     masks: np.ndarray  # (F, h, w) uint8 person probability * 255 at a reduced resolution (h, w may be 0)
     source: str = ""
     settings: dict = dataclasses.field(default_factory=dict)
+    # (F, 21) relative depth of each hand landmark in pixels (MediaPipe's z scaled like x; wrist-relative), or None
+    left_hand_depth: np.ndarray | None = None
+    right_hand_depth: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -81,4 +84,6 @@ def empty_keypoints(num: int, fps: float, image_size: tuple[int, int], mask_size
         "bbox": np.zeros((num, 4), np.float32),
         "found": np.zeros(num, bool),
         "masks": np.zeros((num, mask_size[1], mask_size[0]), np.uint8),
+        "left_hand_depth": np.zeros((num, NUM_HAND), np.float32),
+        "right_hand_depth": np.zeros((num, NUM_HAND), np.float32),
     }

@@ -29,6 +29,9 @@ def fix_left_right_swaps(kp: Keypoints, max_gap: int = 3, ratio: float = 0.6) ->
     mirror = _mirror_index()
     body, world = kp.body.copy(), kp.body_world.copy()
     lh, rh = kp.left_hand.copy(), kp.right_hand.copy()
+    zero = np.zeros(kp.left_hand.shape[:2], np.float32)
+    lz = (kp.left_hand_depth if kp.left_hand_depth is not None else zero).copy()
+    rz = (kp.right_hand_depth if kp.right_hand_depth is not None else zero).copy()
     swapped = np.zeros(kp.num_frames, bool)
     left = np.array(_LIMBS)
     right = mirror[left]
@@ -44,6 +47,8 @@ def fix_left_right_swaps(kp: Keypoints, max_gap: int = 3, ratio: float = 0.6) ->
                 body[i] = body[i, mirror]
                 world[i] = world[i, mirror]
                 lh[i], rh[i] = rh[i].copy(), lh[i].copy()
+                lz[i], rz[i] = rz[i].copy(), lz[i].copy()
                 swapped[i] = True
         prev = i
-    return dataclasses.replace(kp, body=body, body_world=world, left_hand=lh, right_hand=rh), swapped
+    return dataclasses.replace(kp, body=body, body_world=world, left_hand=lh, right_hand=rh, left_hand_depth=lz,
+                               right_hand_depth=rz), swapped

@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     found = kp["found"].astype(bool)  # errors over the frames where the person was detected
     tb, eb = true_c(points(body, joints, verts))[found], est_c(points(body, est_j, est_v))[found]
     res["body_mpjpe_mm"], res["body_pa_mpjpe_mm"] = errors(tb[:, sel], eb[:, sel], hips)
+    per = np.mean([np.linalg.norm(similarity(tb[f, sel], eb[f, sel])(eb[f, sel]) - tb[f, sel], axis=-1)
+                   for f in range(len(tb))], axis=0)
+    res["body_pa_per_landmark_mm"] = {int(body.source_index[k]): round(float(e) * 1000, 1) for k, e in zip(sel, per)}
     # Face landmarks (nose, eyes, ears): placed by the body's alignment (a rigid head alone would be trivial).
     fsel = [k for k, s in enumerate(body.source_index) if s in FACE]
     res["face_mpjpe_mm"], res["face_pa_mpjpe_mm"] = errors(tb[:, fsel], eb[:, fsel], [0],
