@@ -61,6 +61,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: from image size)")
     p.add_argument("--iterations", type=int, default=None, help="main fitting iterations (default 160)")
     p.add_argument("--no-hands", action="store_true", help="do not fit fingers")
+    p.add_argument("--follow-fast-motion", action="store_true",
+                   help="relax smoothing where the fit misses confident detections (flips, landings)")
     p.add_argument("--cache-dir", default=None,
                    help="detections cache (default ~/.cache/smplpix-studio/detections; 'none' to disable)")
     p.add_argument("--keypoints", default=None, help="also write the detections (.npz) here")
@@ -79,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         cache = Path.home() / ".cache" / "smplpix-studio" / "detections"
     else:
         cache = None if args.cache_dir.lower() == "none" else Path(args.cache_dir)
-    fit = FitSettings(focal=args.focal, fit_hands=not args.no_hands)
+    fit = FitSettings(focal=args.focal, fit_hands=not args.no_hands,
+                      iters_relax=60 if args.follow_fast_motion else 0)
     if args.iterations is not None:
         fit = dataclasses.replace(fit, iters_body=max(0, args.iterations))
     req = EstimateRequest(input=Path(args.input), output=Path(args.output), model=args.model,

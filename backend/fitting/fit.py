@@ -49,6 +49,15 @@ class FitSettings:
     w_hinge: float = 20.0
     w_shape: float = 5.0
     w_accel: float = 0.4  # landmark acceleration in g
+    visibility_floor: float = 0.3  # weight of a body landmark MediaPipe marks invisible (relative to visible)
+    # Refinement with smoothing relaxed on frames the fit misses (fast motions such as a landing after a flip);
+    # off by default: it follows those motions better but raises the jitter of the whole sequence.
+    iters_relax: int = 0
+    relax_threshold: float = 6.0  # median landmark error (% of person height) that marks a missed frame
+    relax_weight: float = 0.02  # temporal weight kept on those frames
+    temporal_start: float = 0.05  # temporal weights start at this fraction in each stage ...
+    temporal_ramp: float = 0.5  # ... and reach full weight after this fraction of the stage's iterations
+    centre_accel: float = 1.0  # relative weight of the body centre's acceleration
     accel_sigma: float = 1000.0  # g; accelerations beyond this are penalised less than quadratically
     w_rot_vel: float = 20.0  # joint rotation change per frame, rad
     w_slide: float = 2000.0  # foot displacement during contact, m
@@ -163,7 +172,12 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     surface = pick_surface_points(rig)
     body = body_correspondences(rig, surface)
     part = body_part(rig, surface)
-    sources = {"body": kp.body, "left_hand": kp.left_hand, "right_hand": kp.right_hand,
+    # MediaPipe also places occluded body landmarks (low visibility), usually about right: keep a floor weight
+    # on them (in detected frames) so an occluded limb still follows rather than drifting on priors alone.
+    body_w = kp.body.copy()
+    body_w[..., 2] = np.where(kp.found[:, None], settings.visibility_floor + (1 - settings.visibility_floor)
+                              * kp.body[..., 2], 0.0)
+    sources = {"body": body_w, "left_hand": kp.left_hand, "right_hand": kp.right_hand,
                "face_points": face_points(kp.face)}
     if part == "body":
         corrs = [body]
@@ -237,7 +251,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
         col = {int(s_): offset + i for i, s_ in enumerate(c.source_index)}
         if c.source == "body":
             pairs = [(a, b) for a, b in BODY_BONES if a in col and b in col]
-            pts, conf = kp.body_world, kp.body[..., 2]
+            pts, conf = kp.body_world, body_w[..., 2]
         elif c.source in ("left_hand", "right_hand"):
             pairs = [(a, b) for a, b in HAND_BONES if a in col and b in col]
             depth = getattr(kp, f"{c.source}_depth")
@@ -303,9 +317,16 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
         d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
         loss = loss + s.w_3d * (w_dir * (1 - (d * dir_t).sum(-1))).sum() / F
         if F > 2:
+            # Accelerations (in g) of the landmarks relative to the body's centre, and of the centre itself, which
+            # genuinely takes several g on landings and take-offs and so is damped less.
+            centre = P.mean(1, keepdim=True)
             acc = (P[2:] - 2 * P[1:-1] + P[:-2]) * (fps * fps / 9.81)
-            # Robust: genuine accelerations (landing, flips: several g) are not flattened, jitter is.
-            loss = loss + s.w_accel * _gmof(acc.pow(2).sum(-1), s.accel_sigma).sum() / F
+            acc_c = acc.mean(1, keepdim=True)
+            wa = s.w_accel * ramp[0]
+            tw = temporal_w[1:-1, None]  # per-frame weight (lowered where the smoother fought the detections)
+            loss = loss + wa * (tw * _gmof((acc - acc_c).pow(2).sum(-1), s.accel_sigma)).sum() / F
+            loss = loss + wa * s.centre_accel * P.shape[1] * (tw * acc_c.pow(2).sum(-1)).sum() / F
+            del centre
         if stage >= 2:
             sp = low(pose)
             loss = loss + s.w_prior * (stiff[None, :, None] * sp.pow(2)).sum() / F
@@ -314,7 +335,7 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
             # No joint turns further than ~140 degrees from rest (legs cannot fold up past the chest).
             loss = loss + s.w_hinge * torch.relu(sp.norm(dim=-1) - 2.45).pow(2).sum() / F
             if F > 1:
-                loss = loss + s.w_rot_vel * (sp[1:] - sp[:-1]).pow(2).sum() / F
+                loss = loss + s.w_rot_vel * ramp[0] * (temporal_w[1:, None, None] * (sp[1:] - sp[:-1]).pow(2)).sum() / F
             if shape is not None:
                 loss = loss + s.w_shape * shape.pow(2).sum()
         if stage >= 3 and foot_sel is not None:
@@ -327,6 +348,8 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
         return loss
 
     sigma = [s.gmof_sigma]
+    ramp = [1.0]
+    temporal_w = torch.ones(F, device=dev)
 
     def run(stage: int, params: list, iters: int, lr: float, name: str, sigmas: tuple[float, float]) -> None:
         if iters <= 0:
@@ -341,6 +364,9 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
                 raise FitCancelled("fit cancelled")
             # Anneal the robust scale: far-off landmarks (arms from the rest pose) must pull first.
             sigma[0] = sigmas[0] * (sigmas[1] / sigmas[0]) ** (it / max(1, iters - 1))
+            # Temporal terms grow in over the first part of a stage: frames settle on their own data first, so a
+            # fast change (a landing after a tuck) is not dragged into its neighbours' pose.
+            ramp[0] = min(1.0, s.temporal_start + (1 - s.temporal_start) * it / max(1.0, s.temporal_ramp * iters))
             if shape is not None and it % 40 == 0:
                 lrig.linearise(shape)
             opt.zero_grad(set_to_none=True)
@@ -359,6 +385,22 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     run(1, [d_glob, transl], s.iters_global, s.lr * 1.5, "fit global", (50.0, 25.0))
     params = [d_glob, transl, pose] + ([shape] if shape is not None else [])
     run(2, params, s.iters_body, s.lr, "fit body", (40.0, s.gmof_sigma))
+    # Frames the fit misses by far although the detector is confident are fast motions the temporal terms
+    # flattened (a landing): relax smoothing there (and around) and refine.
+    if s.iters_relax > 0 and F > 2:
+        with torch.no_grad():
+            P = landmarks()
+            cam = P @ R0_t.T
+            uv = cam[..., :2] / cam[..., 2:].clamp_min(0.05) * K_t[0, 0] + K_t[:2, 2]
+            res = ((uv - uv_t) * scale).norm(dim=-1)[:, :Lb]  # % of the person's height
+            conf = w_t[:, :Lb] > 0.5
+            bad = torch.stack([(r[c].median() if c.sum() >= 4 else torch.zeros(())) for r, c in zip(res, conf)])
+            missed = (bad > s.relax_threshold).cpu().numpy()
+        if missed.any():
+            missed = np.convolve(missed.astype(float), np.ones(5), mode="same") > 0
+            temporal_w = tt(np.where(missed, s.relax_weight, 1.0))
+            log.info("relaxing temporal smoothing on %d frames the fit missed", int(missed.sum()))
+            run(2, params, s.iters_relax, s.lr * 0.5, "fit relax", (s.gmof_sigma, s.gmof_sigma))
 
     # Foot contact from the fitted feet, then a short refinement with contact constraints.
     foot_pts = []
@@ -393,7 +435,8 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     cam_t = R0 @ up * floor_h
     body_uv = uv[:, :Lb]
     tgt = uv_t[:, :Lb].cpu().numpy()
-    conf = sources[corrs[0].source][:, corrs[0].source_index, 2]
+    raw = kp.body if corrs[0].source == "body" else sources[corrs[0].source]  # the detector's own confidences
+    conf = raw[:, corrs[0].source_index, 2]
     err = np.linalg.norm(body_uv - tgt, axis=-1)
     good = (conf > 0.5) & kp.found[:, None]
     reproj = np.array([np.median(e[g]) if g.any() else np.nan for e, g in zip(err, good)])
@@ -404,6 +447,6 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
                                                        else np.zeros(S)),
                      K=K, cam_R=R0, cam_t=cam_t, contact=contact, confidence=confidence.astype(np.float32),
                      reproj_px=reproj, body_uv=body_uv, body_index=corrs[0].source_index, floor=0.0, part=part,
-                     detections=sources[corrs[0].source],
+                     detections=raw,
                      timings={"fit_s": t_fit, "total_s": time.perf_counter() - t_start})
 

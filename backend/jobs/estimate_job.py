@@ -1,7 +1,7 @@
 """Server job kind ``estimate``: video/images -> motion .npz in the job folder.
 
 params: ``input`` (path, required), ``model`` ("anny"), ``model_dir``, ``start``, ``end``, ``stride``, ``focal``,
-``iterations``, ``hands`` (bool), ``cache_dir`` (detections cache; default: ``<job_dir>/../detections_cache``).
+``iterations``, ``hands`` (bool), ``follow_fast_motion`` (bool), ``cache_dir`` (detections cache; default: ``<job_dir>/../detections_cache``).
 Returns ``{"motion": motion.npz, "keypoints": keypoints.npz, "metrics": metrics.json}``.
 """
 
@@ -29,7 +29,8 @@ def estimate_job(params: dict, ctx: JobContext) -> dict:
         frames = FrameRange(int(params.get("start", 0)), None if params.get("end") is None else int(params["end"]),
                             int(params.get("stride", 1)))
         fit = FitSettings(focal=float(params["focal"]) if params.get("focal") else None,
-                          fit_hands=bool(params.get("hands", True)))
+                          fit_hands=bool(params.get("hands", True)),
+                          iters_relax=60 if params.get("follow_fast_motion") else 0)
         if params.get("iterations") is not None:
             fit = dataclasses.replace(fit, iters_body=max(0, int(params["iterations"])))
     except (TypeError, ValueError) as exc:
