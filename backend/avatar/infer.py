@@ -144,7 +144,12 @@ def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str 
             out = torch.from_numpy(run_onnx(session, x.numpy(), batch))
         else:
             out = predict(net, x, batch, amp=dev.type == "cuda")
-        a = out[:, 3:4] if alpha == "predicted" else cov
+        if alpha == "predicted":  # the network's matte, limited to a wide band around the body (no stray haze)
+            r = max(1, int(round(0.06 * size)))
+            band = torch.nn.functional.max_pool2d((cov > 0.05).float(), 2 * r + 1, stride=1, padding=r)
+            a = out[:, 3:4] * band
+        else:
+            a = cov
         rgba = torch.cat([out[:, :3], a], 1).permute(0, 2, 3, 1).clamp(0, 1).numpy()
         for i, img in zip(sel, rgba):
             u8 = (img * 255).round().astype(np.uint8)

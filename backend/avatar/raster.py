@@ -149,8 +149,8 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int
         t = tri[gface[pidx]]
         px = (pidx % width).float()
         py = ((pidx // width) % height).float()
-        l = _edge_weights(t[:, 0], t[:, 1], t[:, 2], px, py).clamp(min=0)
-        pc = l / t[..., 2]
+        lam = _edge_weights(t[:, 0], t[:, 1], t[:, 2], px, py).clamp(min=0)
+        pc = lam / t[..., 2]
         s = pc.sum(dim=-1, keepdim=True)
         bary[pidx] = pc / s
         depth[pidx] = 1.0 / s.squeeze(-1)
