@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.fitting.expression import arkit_from_face_mesh
 from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
 from backend.perception.detect import DetectSettings, detect_keypoints
@@ -53,8 +54,13 @@ def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: d
     meta = {"frame_start": int(kp.frame_indices[0]) if F else 0, "frame_stride": stride,
             "source_fps": float(kp.fps), "floor_height": float(fit.floor), "metrics": metrics or {},
             "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas"}
+    expression = None
+    names = tuple(getattr(model, "expr_names", ()))
+    if "jawOpen" in names and (kp.face[:, 0, 2] > 0).any():  # ARKit facial actions (Anny)
+        expression = arkit_from_face_mesh(kp.face, names)
+        meta["expression"] = "ARKit facial actions from face-mesh landmarks (jaw, blinks, smiles)"
     return Motion(model=model.name, fps=float(kp.fps) / max(1, stride), joint_names=tuple(model.joint_names),
-                  rotvec=fit.rotvec, transl=fit.transl, betas=np.asarray(fit.shape, np.float64),
+                  rotvec=fit.rotvec, transl=fit.transl, betas=np.asarray(fit.shape, np.float64), expression=expression,
                   confidence=fit.confidence, camera=camera, foot_contact=fit.contact, up_axis=model.up_axis,
                   source_video=source, metadata=meta)
 
