@@ -70,3 +70,21 @@ def test_cli_export_and_render(short_run, synthetic_clip, tmp_path):
     bad = subprocess.run(run + ["render", "--checkpoint", str(tmp_path / "nope.pt"), "--motion", str(motion),
                                 "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "no avatar checkpoint" in bad.stderr
+
+
+def test_render_job_writes_frames_and_rejects_bad_params(short_run, synthetic_clip, tmp_path):
+    import threading
+
+    from backend.avatar.jobs import render_avatar
+    from backend.jobs.registry import JobContext, JobError
+
+    _, motion = synthetic_clip
+    events = []
+    ctx = JobContext("r1", tmp_path, "cpu", lambda *a: events.append(a), threading.Event())
+    files = render_avatar({"checkpoint": str(short_run), "motion": str(motion), "background": [1, 1, 1]}, ctx)
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 60 and files["frames"] == str(tmp_path / "frames")
+    assert events[-1][:3] == ("render", 60, 60)
+    with pytest.raises(JobError, match="camera"):
+        render_avatar({"checkpoint": str(short_run), "motion": str(motion), "camera": "orbit"}, ctx)
+    with pytest.raises(JobError, match="does not exist"):
+        render_avatar({"checkpoint": str(tmp_path / "none.pt"), "motion": str(motion)}, ctx)
