@@ -22,7 +22,7 @@ from backend.fitting.correspondences import (BODY_BONES, HAND_BONES, Corresponde
                                              face_correspondences, face_points, hand_correspondences, model_axes,
                                              pick_surface_points)
 from backend.fitting.init import initial_global, initial_limbs, initial_pnp
-from backend.fitting.priors import hinge_axes, hinge_penalty, stiffness
+from backend.fitting.priors import hinge_axes, hinge_penalty, prior_mean, stiffness
 from backend.fitting.skeleton import build_landmark_rig, matrix_to_rotvec, rotvec_to_matrix
 from backend.perception.keypoints import Keypoints
 
@@ -276,9 +276,11 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     w_dir = tt(cb * kp.found[:, None] * (nrm[..., 0] > 1e-4))
 
     stiff = tt(stiffness(tuple(rig.joint_names[j] for j in lrig.active_index))[1:])
-    hinges = [(pos[j], ax) for j, ax in hinge_axes(rig) if j in pos]
+    pmean = tt(prior_mean(rig)[lrig.active_index[1:]])
+    hinges = [(pos[j], ax, bone) for j, ax, bone in hinge_axes(rig) if j in pos]
     h_idx = torch.as_tensor([h[0] - 1 for h in hinges], dtype=torch.long, device=dev)
     h_ax = tt(np.array([h[1] for h in hinges]).reshape(-1, 3))
+    h_bone = tt(np.array([h[2] for h in hinges]).reshape(-1, 3))
 
     d_glob = torch.zeros(F, 3, device=dev, requires_grad=True)
     transl = tt(tr_init).clone().requires_grad_(True)
@@ -329,9 +331,9 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
             del centre
         if stage >= 2:
             sp = low(pose)
-            loss = loss + s.w_prior * (stiff[None, :, None] * sp.pow(2)).sum() / F
+            loss = loss + s.w_prior * (stiff[None, :, None] * (sp - pmean).pow(2)).sum() / F
             if len(hinges):
-                loss = loss + s.w_hinge * hinge_penalty(sp, h_idx, h_ax) / F
+                loss = loss + s.w_hinge * hinge_penalty(sp, h_idx, h_ax, h_bone) / F
             # No joint turns further than ~140 degrees from rest (legs cannot fold up past the chest).
             loss = loss + s.w_hinge * torch.relu(sp.norm(dim=-1) - 2.45).pow(2).sum() / F
             if F > 1:

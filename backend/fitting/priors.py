@@ -37,8 +37,9 @@ def stiffness(names: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def hinge_axes(rig: RigSpec) -> list[tuple[int, np.ndarray]]:
-    """(joint index, unit axis) per hinge joint: rotating about +axis bends the limb the natural way."""
+def hinge_axes(rig: RigSpec) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(joint index, unit hinge axis, unit bone direction) per hinge joint: rotating about +axis bends the limb the
+    natural way; rotation about the bone direction is the segment's twist (forearm pronation in SMPL models)."""
     _, up, fwd = model_axes(rig)
     names = list(rig.joint_names)
     out = []
@@ -51,14 +52,47 @@ def hinge_axes(rig: RigSpec) -> list[tuple[int, np.ndarray]]:
             d /= np.linalg.norm(d)
             want = sign * fwd - d * (sign * fwd @ d)
             axis = np.cross(d, want)
-            out.append((j, axis / np.linalg.norm(axis)))
+            out.append((j, axis / np.linalg.norm(axis), d))
     return out
 
 
-def hinge_penalty(rotvec: torch.Tensor, joints: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
-    """rotvec (F, A, 3) local rotations; joints (H,) positions in A; axes (H, 3). Penalises rotation off the hinge
-    axis and bending the wrong way or past ~160 degrees. Returns a scalar (sum over frames)."""
+def hinge_penalty(rotvec: torch.Tensor, joints: torch.Tensor, axes: torch.Tensor, bones: torch.Tensor,
+                  twist: float = 0.1) -> torch.Tensor:
+    """rotvec (F, A, 3) local rotations; joints (H,) positions in A; axes, bones (H, 3) unit hinge axes and bone
+    directions. Penalises sideways bending (off both), twist lightly, and bending the wrong way or past ~160
+    degrees. Returns a scalar (sum over frames)."""
     r = rotvec[:, joints]  # (F, H, 3)
     along = (r * axes).sum(-1)
-    off = r - along[..., None] * axes
-    return (off ** 2).sum() + 10 * (torch.relu(-along) ** 2).sum() + 10 * (torch.relu(along - 2.8) ** 2).sum()
+    spin = (r * bones).sum(-1)
+    off = r - along[..., None] * axes - spin[..., None] * bones
+    return ((off ** 2).sum() + twist * (spin ** 2).sum() + 10 * (torch.relu(-along) ** 2).sum()
+            + 10 * (torch.relu(along - 2.8) ** 2).sum())
+
+
+def prior_mean(rig: RigSpec, arm_drop_deg: float = 50.0) -> np.ndarray:
+    """(J, 3) rotation vectors the pose prior pulls towards: the rest pose, except that upper arms hang
+    ``arm_drop_deg`` below horizontal (a relaxed stance) whatever the model's rest pose (T-pose SMPL family,
+    A-pose Anny)."""
+    from blender_addon.core.rotations import matrix_to_quat
+
+    left, up, _ = model_axes(rig)
+    names = list(rig.joint_names)
+    mean = np.zeros((rig.num_joints, 3))
+    a = np.radians(arm_drop_deg)
+    for side, sgn in (("left", 1.0), ("right", -1.0)):
+        sh = find_joint(names, ("upperarm01{a}", "{s}_shoulder"), side)
+        el = find_joint(names, ("lowerarm01{a}", "{s}_elbow"), side)
+        if sh < 0 or el < 0:
+            continue
+        d = rig.rest_joints[el] - rig.rest_joints[sh]
+        d /= np.linalg.norm(d)
+        want = sgn * left * np.cos(a) - up * np.sin(a)
+        axis = np.cross(d, want)
+        s_, c_ = np.linalg.norm(axis), float(d @ want)
+        if s_ < 1e-6:
+            continue
+        # The parent chain is at rest in the prior's pose, so the local rotation equals the world swing.
+        rv = axis / s_ * np.arctan2(s_, c_)
+        mean[sh] = rv
+    del matrix_to_quat
+    return mean

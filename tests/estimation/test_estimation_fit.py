@@ -119,7 +119,7 @@ def test_fit_respects_the_elbow_hinge(anny_model, anny_rig):
                                                     fit_hands=False))
     from backend.fitting.priors import hinge_axes
 
-    for j, axis in hinge_axes(anny_rig):
+    for j, axis, _ in hinge_axes(anny_rig):
         bend = fit.rotvec[:, j] @ axis
         assert np.all(bend > -0.15), f"{anny_rig.joint_names[j]} bends backwards: {bend}"
 
