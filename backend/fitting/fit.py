@@ -62,6 +62,7 @@ class FitSettings:
     w_rot_vel: float = 20.0  # joint rotation change per frame, rad
     w_slide: float = 2000.0  # foot displacement during contact, m
     w_floor: float = 500.0  # foot below the floor, m
+    dir_sigma: float = 0.0  # robust scale of the direction term (1 - cos); 0: plain
     hand_3d: float = 0.3  # weight of finger directions from the hand landmarks' relative depth (vs the body's)
     smooth_frames: float = 1.0  # Gaussian low-pass (sigma, frames) built into the per-frame parameters; 0: none
     device: str = "cpu"
@@ -317,7 +318,10 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
         loss = s.w_2d * (w_t * _gmof(res, sigma[0])).sum() / F
         d = cam[:, bb] - cam[:, ba]
         d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        loss = loss + s.w_3d * (w_dir * (1 - (d * dir_t).sum(-1))).sum() / F
+        dev_ = 1 - (d * dir_t).sum(-1)  # 0 .. 2
+        if s.dir_sigma > 0:  # robust: a direction MediaPipe got badly wrong pulls less
+            dev_ = dev_ * s.dir_sigma / (dev_ + s.dir_sigma)
+        loss = loss + s.w_3d * (w_dir * dev_).sum() / F
         if F > 2:
             # Accelerations (in g) of the landmarks relative to the body's centre, and of the centre itself, which
             # genuinely takes several g on landings and take-offs and so is damped less.
