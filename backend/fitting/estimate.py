@@ -72,12 +72,15 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
 
     report = progress or (lambda stage, done, total, msg: None)
     t0 = time.perf_counter()
+    report("load model", 0, 1, req.model)
+    model = load_body_model(req.model, model_dir=req.model_dir, device=req.device)  # fails fast on missing files
     detect = req.detect
     if req.model in ("mano", "flame") and detect.mode == "holistic":  # close-ups: no body in view
         detect = dataclasses.replace(detect, mode="hands" if req.model == "mano" else "face")
+    t_d = time.perf_counter()
     kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir,
                           progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled)
-    t_detect = time.perf_counter() - t0
+    t_detect = time.perf_counter() - t_d
     if not kp.found.any():
         raise ValueError(f"{req.input}: no person was detected in the selected frames; check the frame range or "
                          "use a video where the whole body is visible.")
@@ -86,8 +89,6 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
         log.info("repaired left/right swaps in %d frames", int(swapped.sum()))
     if req.keypoints_out is not None:
         kp.save(req.keypoints_out)
-    report("load model", 0, 1, req.model)
-    model = load_body_model(req.model, model_dir=req.model_dir, device=req.device)
     t1 = time.perf_counter()
     fit = fit_keypoints(kp, model, dataclasses.replace(req.fit, device=req.device),
                         progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"),

@@ -49,6 +49,10 @@ def estimate_job(params: dict, ctx: JobContext) -> dict:
         raise JobError(str(exc)) from exc
     except ValueError as exc:
         raise JobError(f"estimate: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__name__ == "ModelFileError":  # a missing SMPL-family file: the message says where to get it
+            raise JobError(str(exc)) from exc
+        raise
     metrics = ctx.job_dir / "metrics.json"
     metrics.write_text(json.dumps({**result.metrics, "timings_s": result.timings}, indent=2))
     ctx.progress("done", 1, 1, f"reprojection {result.metrics['reprojection_median_px']:.1f} px")

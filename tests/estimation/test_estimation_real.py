@@ -167,3 +167,12 @@ def test_whole_video_cli_and_contact_sheet(jump_video, tmp_path, repo_root):
 
     img = cv2.imread(str(sheet))
     assert img is not None and img.shape[1] == 1600
+
+
+def test_estimate_job_reports_a_missing_model_file(jump_video, tmp_path):
+    from backend.jobs.estimate_job import estimate_job
+    from backend.jobs.registry import JobError
+
+    ctx = _context(tmp_path, threading.Event(), [])
+    with pytest.raises(JobError, match="SMPL-X"):
+        estimate_job({"input": str(jump_video), "model": "smplx", "model_dir": str(tmp_path), "end": 4}, ctx)
