@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from synthetic_motion import camera, detections, known_motion
+from estimation_synthetic import camera, detections, known_motion
 
 from backend.fitting.contact import detect_contact
 from backend.fitting.correspondences import body_correspondences, hand_correspondences, pick_surface_points

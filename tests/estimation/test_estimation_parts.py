@@ -123,7 +123,7 @@ def test_close_up_detectors_run_on_a_blank_frame():
 
 def test_smplx_body_fit(synthetic_model_dir):
     """The same body fit runs on an SMPL-X model (Y up; joints matched by SMPL names)."""
-    from synthetic_motion import camera, detections, known_motion
+    from estimation_synthetic import camera, detections, known_motion
 
     from backend.bodymodels import load_body_model
     from backend.fitting.estimate import to_motion
