@@ -129,7 +129,8 @@ class Demo:
         from blender_addon.build.preview import load_preview
 
         bpy.ops.wm.open_mainfile(filepath=scene["blend"])
-        load_preview(frames, frame_start=bpy.context.scene.frame_start, camera=None)
+        camera = bpy.context.scene.camera
+        load_preview(frames, frame_start=bpy.context.scene.frame_start, camera=camera.name if camera else None)
         bpy.ops.wm.save_mainfile()
         return frames
 

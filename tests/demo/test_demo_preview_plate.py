@@ -26,20 +26,32 @@ def _write_frames(folder, n=5):
         cv2.imwrite(str(folder / f"frame_{i + 1:06d}.png"), img)
 
 
-def test_preview_sequence_on_camera(tmp_path, empty_scene):
+def test_preview_sequence_plays_on_a_camera_plane(tmp_path, empty_scene):
     _write_frames(tmp_path / "preview", 5)
     (tmp_path / "preview" / "notes.png").write_bytes(b"")  # un-numbered files are ignored
     cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
     empty_scene.collection.objects.link(cam)
+    empty_scene.camera = cam
     name = load_preview(tmp_path / "preview", frame_start=3, camera="Cam")
     image = bpy.data.images[name]
     assert image.source == "SEQUENCE" and image["smplpix_frames"] == 5
-    bgs = [b for b in cam.data.background_images if b.image == image]
-    assert len(bgs) == 1 and bgs[0].image_user.frame_start == 3 and bgs[0].image_user.frame_duration == 5
-    # Loading again replaces the image instead of adding another one, and keeps one background slot.
+    plane = bpy.data.objects[f"{name} Plane"]
+    assert plane.parent == cam
+    tex = next(n for n in plane.active_material.node_tree.nodes if n.type == "TEX_IMAGE")
+    assert tex.image == image and tex.image_user.frame_start == 3 and tex.image_user.frame_duration == 5
+    # The plane is inside the camera's view, in its top-right part, in front of the lens.
+    from bpy_extras.object_utils import world_to_camera_view
+
+    empty_scene.view_layers[0].update()
+    for v in plane.data.vertices:
+        p = world_to_camera_view(empty_scene, cam, plane.matrix_world @ v.co)
+        assert 0.0 <= p.x <= 1.0 and 0.0 <= p.y <= 1.0 and p.z > 0
+        assert p.x > 0.4 and p.y > 0.4
+    # Loading again replaces image, plane and material instead of piling them up.
     name2 = load_preview(tmp_path / "preview", frame_start=3, camera="Cam")
     assert name2 == name and sum(1 for i in bpy.data.images if i.name.startswith("SMPLpix Preview")) == 1
-    assert len([b for b in cam.data.background_images if b.source == "IMAGE"]) == 1
+    assert sum(1 for o in bpy.data.objects if o.name.startswith(f"{name} Plane")) == 1
+    assert sum(1 for m in bpy.data.materials if m.name.startswith(f"{name} Plane")) == 1
     image = bpy.data.images[name2]
     assert bpy.path.abspath(image.filepath).endswith("frame_000001.png")
 
