@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .npzio import write_npz_atomic
 MOTION_VERSION = 1
 
 
@@ -119,12 +120,7 @@ class Motion:
         if self.camera is not None:
             arrays.update(cam_K=self.camera.K, cam_R=self.camera.R, cam_t=self.camera.t,
                           image_size=np.asarray(self.camera.image_size, np.int32))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(path)
-        return path
+        return write_npz_atomic(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Motion":

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .npzio import write_npz_atomic
 RIGSPEC_VERSION = 1
 
 _ARRAY_FIELDS = (
@@ -198,12 +199,7 @@ class RigSpec:
         header = {"version": RIGSPEC_VERSION, "model": self.model, "up_axis": self.up_axis, "gender": self.gender,
                   "metadata": self.metadata}
         arrays["header"] = np.asarray(json.dumps(header))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(path)
-        return path
+        return write_npz_atomic(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "RigSpec":

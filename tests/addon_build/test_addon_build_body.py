@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import evaluated_local_verts, make_toy_rig, world_heads
+from addon_build_helpers import evaluated_local_verts, make_toy_rig, world_heads
 
 bpy = pytest.importorskip("bpy")
 

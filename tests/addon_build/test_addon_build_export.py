@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import make_motion, world_heads
+from addon_build_helpers import make_motion, world_heads
 
 bpy = pytest.importorskip("bpy")
 

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import evaluated_local_verts, world_heads
+from addon_build_helpers import evaluated_local_verts, world_heads
 
 bpy = pytest.importorskip("bpy")
 

@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import evaluated_local_verts, make_motion, world_heads
+from addon_build_helpers import evaluated_local_verts, make_motion, world_heads
 
 bpy = pytest.importorskip("bpy")
 

@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import make_motion
+from addon_build_helpers import make_motion
 
 from blender_addon.core.motion import MotionError
 from blender_addon.core.readers import (

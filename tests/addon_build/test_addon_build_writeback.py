@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_motion, make_toy_rig
+from addon_build_helpers import make_motion, make_toy_rig
 
 bpy = pytest.importorskip("bpy")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..motion import Motion, MotionError
+from ..npzio import write_npz_atomic
 from .joint_names import JOINTS_BY_MODEL, canonical, remap_motion
 
 CODEC_VERSION = 2
@@ -87,9 +88,4 @@ def write_smpl(path: str | Path, motion: Motion) -> Path:
         data[key] = rot[:, a:b].copy()
     if m.expression is not None and m.expression.shape[1] > 0:
         data["expressionParameters"] = np.asarray(m.expression, np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **data)
-    tmp.replace(path)
-    return path
+    return write_npz_atomic(path, data, compressed=True)
