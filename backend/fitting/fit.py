@@ -40,6 +40,11 @@ class FitSettings:
     iters_body: int = 160
     iters_contact: int = 40
     lr: float = 0.04
+    # Adam's first steps move every parameter by about the learning rate whatever its gradient: at full rate they
+    # throw the limbs out of their (already close) initial pose. The joint rotations take a lower rate, and each
+    # stage ramps its rate up.
+    lr_pose: float = 0.25  # learning rate of the joint rotations relative to ``lr``
+    warmup: int = 20  # iterations over which each stage's learning rate ramps up from zero (then cosine decay)
     fit_shape: bool = True
     fit_hands: bool = True
     w_2d: float = 1.0  # robust reprojection, residuals in % of the person's height
@@ -360,11 +365,16 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     def run(stage: int, params: list, iters: int, lr: float, name: str, sigmas: tuple[float, float]) -> None:
         if iters <= 0:
             return
-        groups = [{"params": [p for p in params if p is not shape], "lr": lr}]
+        groups = [{"params": [p for p in params if p is not shape and p is not pose], "lr": lr}]
+        if any(p is pose for p in params):
+            groups.append({"params": [pose], "lr": lr * s.lr_pose})
         if shape is not None and any(p is shape for p in params):
             groups.append({"params": [shape], "lr": lr * 0.25})
         opt = torch.optim.Adam(groups)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters, eta_min=0.0)
+        warm = max(0, min(s.warmup, iters // 2))
+        sched = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to zero
+            opt, lambda k: (k + 1) / (warm + 1) if k < warm else
+            0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, iters - warm))))
         for it in range(iters):
             if cancelled is not None and cancelled():
                 raise FitCancelled("fit cancelled")
