@@ -76,6 +76,19 @@ def _edge_weights(v0, v1, v2, px, py):
     return torch.stack([w0 * inv, w1 * inv, w2 * inv], dim=-1)
 
 
+def _face_coefficients(tri: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """(F, 4, 3) affine coefficients of the screen barycentrics and of 1/z over each face, in pixel offsets from the
+    face's bounding-box origin (x0, y0) so that the constants stay small (float32-exact enough at 4k px)."""
+    rel = tri[..., :2] - torch.stack([x0, y0], -1).to(tri.dtype)[:, None]
+    xs, ys, z = rel[..., 0], rel[..., 1], tri[..., 2]
+    j, k = [1, 2, 0], [2, 0, 1]
+    inv = (1.0 / area)[:, None]
+    bary = torch.stack([(ys[:, j] - ys[:, k]) * inv, (xs[:, k] - xs[:, j]) * inv,
+                        (xs[:, j] * ys[:, k] - xs[:, k] * ys[:, j]) * inv], dim=-1)  # (F, 3, 3)
+    inv_z = (bary / z[..., None]).sum(dim=1, keepdim=True)
+    return torch.cat([bary, inv_z], dim=1)
+
+
 def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, near: float = 1e-3,
               max_pairs: int = 1 << 22) -> Fragments:
     """Rasterize B meshes sharing ``faces``.
@@ -108,6 +121,7 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int
         zscale = _DEPTH_LEVELS / max(zmax - zmin, 1e-6)
         bw = (x1 - x0 + 1)[cand]
         counts = bw * (y1 - y0 + 1)[cand]
+        coef = _face_coefficients(tri[cand], x0[cand], y0[cand], area[cand])
         ends = torch.cumsum(counts, 0)
         start = 0
         total = int(ends[-1])
@@ -118,21 +132,20 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int
             stop = max(stop, start + 1)
             if start >= cand.numel():
                 break
-            idx = cand[start:stop]
             cnt = counts[start:stop]
-            local_face = torch.repeat_interleave(torch.arange(idx.numel(), device=device), cnt)
+            pos = torch.repeat_interleave(torch.arange(start, stop, device=device), cnt)
             offs = torch.cumsum(cnt, 0) - cnt
-            k = torch.arange(local_face.numel(), device=device) - offs[local_face]
-            f = idx[local_face]
-            w = bw[start:stop][local_face]
-            px = x0[f] + k % w
-            py = y0[f] + k // w
-            t = tri[f]
-            bary = _edge_weights(t[:, 0], t[:, 1], t[:, 2], px.float(), py.float())
-            inside = (bary >= 0).all(dim=-1)
-            bary, f, px, py, t = bary[inside], f[inside], px[inside], py[inside], t[inside]
-            inv_z = (bary / t[..., 2]).sum(dim=-1)
-            depth = 1.0 / inv_z
+            k = torch.arange(pos.numel(), device=device) - offs[pos - start]
+            w = bw[pos]
+            lx, ly = k % w, k // w
+            c = coef[pos]  # (N, 4, 3): rows w0, w1, w2, 1/z; columns d/dx, d/dy, value at the bbox origin
+            vals = c[..., 0] * lx[:, None] + c[..., 1] * ly[:, None] + c[..., 2]
+            inside = (vals[:, :3] >= 0).all(dim=-1)
+            vals, pos, lx, ly = vals[inside], pos[inside], lx[inside], ly[inside]
+            f = cand[pos]
+            px = x0[f] + lx
+            py = y0[f] + ly
+            depth = 1.0 / vals[:, 3]
             q = ((depth - zmin) * zscale).clamp(0, _DEPTH_LEVELS).long()
             key = (q << _FACE_BITS) | f
             b = f // nf
