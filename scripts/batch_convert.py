@@ -48,6 +48,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     p.add_argument("--frames", default="", metavar="START:END[:STRIDE]",
                    help="video frames to estimate (0-based, END exclusive; default all)")
+    p.add_argument("--avatar", action="store_true",
+                   help="videos: also train the SMPLpix avatar and render its preview (the whole Video to Avatar job)")
+    p.add_argument("--avatar-steps", type=int, default=2000, help="avatar training steps (with --avatar)")
+    p.add_argument("--avatar-size", type=int, default=128, help="avatar resolution, multiple of 16 (with --avatar)")
     args = p.parse_args(argv)
     try:
         parts = [int(v) if v else 0 for v in args.frames.split(":")] if args.frames else [0, 0, 1]
@@ -115,9 +119,14 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
         if "estimate" not in kinds:
             raise ValueError(f"{path.name}: this backend has no 'estimate' capability (video estimation is not "
                              "installed); convert a motion file instead or install the estimation module")
-        bpy.context.scene.smplpix.model = args.model
+        s = bpy.context.scene.smplpix
+        s.model = args.model
         start, end, stride = args.frame_range
-        bpy.ops.smplpix.estimate_video(filepath=str(path), start=start, end=end, stride=max(1, stride))
+        if args.avatar:
+            s.avatar_steps, s.avatar_size = args.avatar_steps, args.avatar_size
+            bpy.ops.smplpix.video_to_avatar(filepath=str(path), start=start, end=end, stride=max(1, stride))
+        else:
+            bpy.ops.smplpix.estimate_video(filepath=str(path), start=start, end=end, stride=max(1, stride))
     elif suffix in MOTION_SUFFIXES:
         bpy.ops.smplpix.import_motion(filepath=str(path), name=name)
     else:
@@ -125,6 +134,8 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
                          f"({', '.join(VIDEO_SUFFIXES)}) or a motion file ({', '.join(MOTION_SUFFIXES)})")
     outputs = {}
     args.out.mkdir(parents=True, exist_ok=True)
+    if suffix in VIDEO_SUFFIXES and args.avatar:
+        outputs.update(keep_avatar(bpy, name, args.out))
     for fmt in args.formats:
         target = args.out / f"{name}.{fmt}"
         if fmt == "blend":
@@ -137,6 +148,30 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
         outputs[fmt] = str(target)
     scene = bpy.context.scene
     return {"outputs": outputs, "frames": scene.frame_end - scene.frame_start + 1, "fps": scene.render.fps}
+
+
+def keep_avatar(bpy, name: str, out: Path) -> dict:
+    """Copy the trained avatar and its preview frames out of the backend's job folder into ``out`` and point the
+    scene at the copies, so the saved .blend does not depend on temporary files."""
+    import shutil
+
+    from blender_addon.build.preview import find_sequence, load_preview
+
+    arm = bpy.context.view_layer.objects.active
+    image = bpy.data.images[f"{arm.name}Avatar"]
+    frames = find_sequence(Path(bpy.path.abspath(image.filepath)).parent)
+    preview = out / f"{name}_preview"
+    shutil.rmtree(preview, ignore_errors=True)
+    preview.mkdir(parents=True)
+    for f in frames:
+        shutil.copy2(f, preview / f.name)
+    checkpoint = out / f"{name}_avatar.pt"
+    shutil.copy2(bpy.path.abspath(arm.smplpix.avatar_path), checkpoint)
+    arm.smplpix.avatar_path = str(checkpoint)
+    camera = bpy.context.scene.camera
+    load_preview(preview, frame_start=int(image["smplpix_frame_start"]), name=image.name,
+                 camera=camera.name if camera else None)
+    return {"avatar": str(checkpoint), "preview": str(preview)}
 
 
 def main(argv: list[str] | None = None) -> int:

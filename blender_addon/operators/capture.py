@@ -185,6 +185,9 @@ class SMPLPIX_OT_video_to_avatar(JobOperator, bpy.types.Operator):
                                        description="Video file (empty: the one set in the Estimate panel)")
     train: bpy.props.BoolProperty(name="Train Avatar", default=True,
                                   description="Also train the SMPLpix avatar and render a preview")
+    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
+    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
+    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
 
     @classmethod
     def poll(cls, context):
@@ -193,7 +196,7 @@ class SMPLPIX_OT_video_to_avatar(JobOperator, bpy.types.Operator):
     def steps(self, context):
         video = self.filepath or context.scene.smplpix.video_path
         total = 3 if self.train else 1
-        built = yield from estimate_steps(context, video, prefix=f"[1/{total}] ")
+        built = yield from estimate_steps(context, video, self.start, self.end, self.stride, prefix=f"[1/{total}] ")
         if self.train:
             yield from train_steps(context, built.armature, prefix=f"[2/{total}] ")
             image = yield from render_steps(context, built.armature, prefix=f"[3/{total}] ")

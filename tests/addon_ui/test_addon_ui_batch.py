@@ -15,7 +15,7 @@ from blender_addon.backend_process import BackendProcess
 from blender_addon.core.motion import Motion
 from blender_addon.core.rigspec import RigSpec
 
-pytest.importorskip("bpy")
+bpy = pytest.importorskip("bpy")
 
 
 def glb_json(path: Path) -> dict:
@@ -120,3 +120,32 @@ def test_addon_ui_batch_video_to_glb(repo_root, tmp_path, jump_video):
     kinds = [json.loads(line.split(" ", 1)[1])["kind"] for line in r.stdout.splitlines()
              if line.startswith("SMPLPIX_PROGRESS ")]
     assert kinds[0] == "estimate" and kinds[-1] == "build_body"
+
+
+@pytest.mark.slow
+def test_addon_ui_batch_folder_of_videos_to_avatar_scenes(repo_root, tmp_path, addon):
+    """The whole Video to Avatar job headless, for a folder holding a video and a broken one."""
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    clip = subprocess.run([sys.executable, "-m", "backend", "demo", "clip", "-o", str(inputs / "walk.mp4"),
+                           "--frames", "32", "--size", "256"], cwd=repo_root, capture_output=True, text=True,
+                          timeout=600)
+    assert clip.returncode == 0, clip.stderr[-2000:]
+    (inputs / "walk_truth.npz").unlink()  # only the video goes in
+    (inputs / "damaged.mp4").write_bytes(b"\x00" * 2048)
+    out = tmp_path / "out"
+    r = run_batch(repo_root, inputs, "--out", out, "--formats", "blend", "--avatar", "--avatar-steps", "5",
+                  "--avatar-size", "64")
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    entries = {Path(e["input"]).name: e for e in json.loads((out / "summary.json").read_text())["inputs"]}
+    assert not entries["damaged.mp4"]["ok"] and "damaged.mp4" in entries["damaged.mp4"]["error"]
+    good = entries["walk.mp4"]
+    assert good["ok"] and good["frames"] == 32, good
+    assert len(list(Path(good["outputs"]["preview"]).glob("*.png"))) == 32
+    assert Path(good["outputs"]["avatar"]).is_file()
+    bpy.ops.wm.open_mainfile(filepath=good["outputs"]["blend"])
+    image = next(i for i in bpy.data.images if i.source == "SEQUENCE")
+    assert Path(bpy.path.abspath(image.filepath)).parent == Path(good["outputs"]["preview"])
+    assert bpy.data.objects.get(f"{image.name} Plane") is not None
+    arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    assert arm.smplpix.avatar_path == good["outputs"]["avatar"]
