@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.fitting.expression import arkit_from_face_mesh
+from backend.fitting.face_params import apply_face_fit
 from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
 from backend.perception.detect import DetectSettings, detect_keypoints
@@ -45,8 +46,10 @@ class EstimateResult:
     timings: dict  # seconds: detect, fit, total
 
 
-def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: dict | None = None) -> Motion:
-    """Motion (model axes) with the static camera repeated per frame."""
+def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: dict | None = None,
+              expression: np.ndarray | None = None) -> Motion:
+    """Motion (model axes) with the static camera repeated per frame; ``expression`` (F, E): fitted coefficients
+    (SMPL-X / FLAME, see backend/fitting/face_params.py)."""
     F = kp.num_frames
     stride = int(np.median(np.diff(kp.frame_indices))) if F > 1 else 1
     camera = Camera(K=np.repeat(fit.K[None], F, 0), R=np.repeat(fit.cam_R[None], F, 0),
@@ -54,9 +57,10 @@ def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: d
     meta = {"frame_start": int(kp.frame_indices[0]) if F else 0, "frame_stride": stride,
             "source_fps": float(kp.fps), "floor_height": float(fit.floor), "metrics": metrics or {},
             "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas"}
-    expression = None
     names = tuple(getattr(model, "expr_names", ()))
-    if "jawOpen" in names and (kp.face[:, 0, 2] > 0).any():  # ARKit facial actions (Anny)
+    if expression is not None:
+        meta["expression"] = "expression coefficients and jaw fitted to face-mesh landmarks (landmark embedding)"
+    elif "jawOpen" in names and (kp.face[:, 0, 2] > 0).any():  # ARKit facial actions (Anny)
         expression = arkit_from_face_mesh(kp.face, names)
         meta["expression"] = "ARKit facial actions from face-mesh landmarks (jaw, blinks, smiles)"
     return Motion(model=model.name, fps=float(kp.fps) / max(1, stride), joint_names=tuple(model.joint_names),
@@ -93,10 +97,14 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     fit = fit_keypoints(kp, model, dataclasses.replace(req.fit, device=req.device),
                         progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"),
                         cancelled=cancelled)
+    fit, expression, face = apply_face_fit(fit, kp, model, progress=lambda stage, d, n: report(
+        stage, d, n, f"iteration {d} of {n}"), cancelled=cancelled)
     t_fit = time.perf_counter() - t1
     metrics = fit_metrics(fit.body_uv, fit.body_index, fit.detections, kp.found)
     metrics["part"] = fit.part
-    motion = to_motion(fit, kp, model, str(req.input), metrics)
+    if face is not None and np.isfinite(face.reproj_px).any():
+        metrics["face_landmarks_median_px"] = float(np.nanmedian(face.reproj_px))
+    motion = to_motion(fit, kp, model, str(req.input), metrics, expression)
     motion.save(req.output)
     total = time.perf_counter() - t0
     log.info("wrote %s (%d frames): reprojection %.1f px, jitter ratio %.1f, %.1f s", req.output, kp.num_frames,

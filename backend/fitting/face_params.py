@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,9 @@ def _gmof(sq: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def fit_face_params(model, face: np.ndarray, rotvec: np.ndarray, transl: np.ndarray, shape: np.ndarray | None,
                     K: np.ndarray, cam_R: np.ndarray, cam_t: np.ndarray, settings: FaceFitSettings = FaceFitSettings(),
-                    embedding: LandmarkEmbedding | None = None, fit_head: bool | None = None) -> FaceFit:
+                    embedding: LandmarkEmbedding | None = None, fit_head: bool | None = None,
+                    progress: Callable[[str, int, int], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> FaceFit:
     """Fit jaw + expression (and, with ``fit_head`` - default for FLAME - global orientation, translation, neck).
 
     face (F, 468, 3): face-mesh pixels + confidence. rotvec (F, J, 3), transl (F, 3), shape (S,): the body fit,
@@ -271,6 +274,8 @@ def fit_face_params(model, face: np.ndarray, rotvec: np.ndarray, transl: np.ndar
         return loss
 
     def run(params: list, iters: int, rigid: bool) -> float:
+        from backend.fitting.fit import FitCancelled
+
         if iters <= 0:
             return float("nan")
         opt = torch.optim.Adam(params, lr=s.lr)
@@ -278,7 +283,12 @@ def fit_face_params(model, face: np.ndarray, rotvec: np.ndarray, transl: np.ndar
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: (k + 1) / (warm + 1) if k < warm else
                                                   0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, iters - warm))))
         loss = torch.zeros(())
-        for _ in range(iters):
+        name = "fit head" if rigid else "fit face"
+        for it in range(iters):
+            if cancelled is not None and cancelled():
+                raise FitCancelled("fit cancelled")
+            if progress is not None and (it % 10 == 0 or it == iters - 1):
+                progress(name, it + 1, iters)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(rigid)
             loss.backward()
@@ -311,3 +321,26 @@ def fit_face_params(model, face: np.ndarray, rotvec: np.ndarray, transl: np.ndar
              "embedding", final, float(np.nanmedian(reproj)) if seen.any() else float("nan"))
     return FaceFit(rotvec=rv, transl=tr, expression=expr.detach().double().numpy(), landmarks_uv=uv,
                    source_index=emb.source_index, reproj_px=reproj)
+
+
+def apply_face_fit(fit, kp, model, settings: FaceFitSettings = FaceFitSettings(),
+                   progress: Callable[[str, int, int], None] | None = None,
+                   cancelled: Callable[[], bool] | None = None):
+    """The body fit ``fit`` (FitResult) of ``kp`` (Keypoints) with jaw/expression (FLAME: and head pose) fitted to
+    the face mesh: (FitResult, expression (F, E) or None, FaceFit or None). Unchanged (None) for models without a
+    jaw and expression space, a landmark embedding, or a detected face."""
+    if model.name not in ("smplx", "flame") or not model.num_expression or not (kp.face[..., 2] > 0).any():
+        return fit, None, None
+    emb = landmark_embedding(model)
+    if emb is None:
+        log.warning("%s: no landmark embedding next to the model file; jaw and expression are not fitted",
+                    model.name)
+        return fit, None, None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small ops: faster single-threaded, and the CPU is shared
+    try:
+        face = fit_face_params(model, kp.face, fit.rotvec, fit.transl, fit.shape, fit.K, fit.cam_R, fit.cam_t,
+                               settings, emb, progress=progress, cancelled=cancelled)
+    finally:
+        torch.set_num_threads(threads)
+    return dataclasses.replace(fit, rotvec=face.rotvec, transl=face.transl), face.expression, face

@@ -224,3 +224,39 @@ def localise_expression_basis(model, emb, radius: float = 0.03, amplitude: float
                 field += amplitude * d / np.linalg.norm(d) * np.exp(-((v - v[c]) ** 2).sum(1, keepdims=True)
                                                                      / (2 * radius ** 2))
             model.shapedirs[:, :, S + k] = torch.as_tensor(field, dtype=model.shapedirs.dtype)
+
+
+def test_flame_fit_then_face_params_write_expression_and_jaw_into_the_motion(flame_local, tmp_path):
+    from backend.fitting.estimate import to_motion
+    from backend.fitting.face_params import apply_face_fit
+    from backend.fitting.fit import FitSettings, fit_keypoints
+    from backend.perception.keypoints import Keypoints, empty_keypoints
+    from blender_addon.core.motion import Motion
+
+    flame = flame_local
+    emb = landmark_embedding(flame)
+    F, J, E = 8, flame.num_joints, flame.num_expression
+    jaw_j = list(flame.joint_names).index("jaw")
+    rotvec, expr = _known_face(F, J, E, jaw_j, seed=4)
+    rotvec[:, 0, 1] = np.linspace(-0.2, 0.2, F)
+    K, R, cam_t = _camera(distance=0.5)
+    pts = _true_landmarks(flame, emb, rotvec, np.zeros((F, 3)), expr)
+    arr = empty_keypoints(F, 30.0, SIZE, (0, 0))
+    arr["frame_indices"] = np.arange(F)
+    arr["found"][:] = True
+    arr["face"] = _face_detections(emb, pts, K, R, cam_t)
+    good = arr["face"][:, emb.source_index, :2]
+    arr["bbox"] = np.concatenate([good.min(1), good.max(1)], 1)
+    kp = Keypoints(fps=30.0, image_size=SIZE, source="synthetic", **arr)
+    body = fit_keypoints(kp, flame, FitSettings(iters_global=10, iters_body=10, iters_contact=0))
+    fit, expression, face = apply_face_fit(body, kp, flame)
+    assert expression.shape == (F, E) and np.median(_corr(expression, expr)) > 0.9
+    assert np.nanmedian(face.reproj_px) < 1.0
+    motion = to_motion(fit, kp, flame, "synthetic", None, expression)
+    back = Motion.load(motion.save(tmp_path / "m.npz"))
+    assert back.expression.shape == (F, E) and np.allclose(back.expression, expression)
+    assert np.allclose(back.rotvec[:, jaw_j], fit.rotvec[:, jaw_j])
+    assert np.abs(back.rotvec[:, jaw_j, 0] - rotvec[:, jaw_j, 0]).max() < 0.08
+    # Models without an expression space are passed through unchanged.
+    same, none, _ = apply_face_fit(body, kp, type("NoFace", (), {"name": "mano", "num_expression": 0})())
+    assert same is body and none is None
