@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 # person's right side first) -> MediaPipe face-mesh index.
 MEDIAPIPE_IBUG68 = (
     162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,  # jaw contour
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,  # brows (right, left)
-    168, 197, 5, 4, 75, 97, 2, 326, 305,  # nose bridge, nostrils
+    70, 63, 105, 66, 107, 336, 296, 334, 293, 300,  # brows (right, left)
+    168, 197, 5, 4, 98, 97, 2, 326, 327,  # nose bridge, nostrils
     33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # eyes (right, left)
     61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips
     78, 82, 13, 312, 308, 317, 14, 87,  # inner lips

@@ -260,3 +260,24 @@ def test_flame_fit_then_face_params_write_expression_and_jaw_into_the_motion(fla
     # Models without an expression space are passed through unchanged.
     same, none, _ = apply_face_fit(body, kp, type("NoFace", (), {"name": "mano", "num_expression": 0})())
     assert same is body and none is None
+
+
+def test_table_follows_mediapipes_own_face_regions():
+    """Each iBUG group maps into the matching face-mesh region of MediaPipe's own connection sets (person's right
+    eye/brow -> MediaPipe's RIGHT sets)."""
+    from mediapipe.python.solutions import face_mesh_connections as c
+
+    def region(conns):
+        return {i for edge in conns for i in edge}
+
+    m = MEDIAPIPE_IBUG68
+    assert set(m[0:17]) <= region(c.FACEMESH_FACE_OVAL)
+    assert set(m[17:22]) <= region(c.FACEMESH_RIGHT_EYEBROW) and set(m[22:27]) <= region(c.FACEMESH_LEFT_EYEBROW)
+    assert set(m[27:36]) <= region(c.FACEMESH_NOSE)
+    assert set(m[36:42]) <= region(c.FACEMESH_RIGHT_EYE) and set(m[42:48]) <= region(c.FACEMESH_LEFT_EYE)
+    assert set(m[48:68]) <= region(c.FACEMESH_LIPS)
+    # The indices expression.py measures (lip gap, mouth corners, eye corners) are the same points.
+    from backend.fitting.expression import EYE_L, EYE_R, LOWER_LIP, MOUTH_LEFT, MOUTH_RIGHT, UPPER_LIP
+
+    assert (m[62], m[66], m[54], m[48]) == (UPPER_LIP, LOWER_LIP, MOUTH_LEFT, MOUTH_RIGHT)
+    assert (m[42], m[45], m[39], m[36]) == (EYE_L[0], EYE_L[1], EYE_R[0], EYE_R[1])
