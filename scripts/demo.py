@@ -187,7 +187,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=512, help="sample clip resolution")
     p.add_argument("--max-frames", type=int, default=None, help="estimate at most this many frames of the video")
     p.add_argument("--avatar-size", type=int, default=128)
-    p.add_argument("--avatar-steps", type=int, default=600)
+    p.add_argument("--avatar-steps", type=int, default=300, help="avatar training steps (CPU: ~8 min at 128 px)")
     p.add_argument("--skip-avatar", action="store_true")
     return p.parse_args(argv)
 
