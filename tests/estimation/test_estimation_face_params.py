@@ -201,6 +201,14 @@ def test_missing_embedding_and_face_are_reported(flame, tmp_path):
         shutil.copy(flame.source, tmp_path / name)
     bare = load_body_model("flame", model_dir=tmp_path)
     assert landmark_embedding(bare) is None
+    # FLAME 2020's landmark_embedding.npy (a pickled dict) is read too.
+    fi, bc = np.arange(51) * 7, np.full((51, 3), 1 / 3)
+    path = tmp_path / "landmark_embedding.npy"
+    np.save(path, np.array({"static_lmk_faces_idx": fi, "static_lmk_bary_coords": bc}, dtype=object),
+            allow_pickle=True)
+    emb = landmark_embedding(bare)
+    assert np.array_equal(emb.triangles, bare.faces.numpy()[fi]) and np.allclose(emb.bary, 1 / 3)
+    path.unlink()
     K, R, t = _camera(1.0)
     with pytest.raises(ValueError, match="landmark embedding"):
         fit_face_params(bare, np.zeros((2, 468, 3)), np.zeros((2, 5, 3)), np.zeros((2, 3)), None, K, R, t)
