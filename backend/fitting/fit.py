@@ -458,7 +458,8 @@ def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
     reproj = np.array([np.median(e[g]) if g.any() else np.nan for e, g in zip(err, good)])
     rel = np.nan_to_num(reproj / np.maximum(height, 1.0), nan=1.0)
     confidence = kp.found * conf.mean(1) * np.exp(-rel / 0.05)
-    log.info("fit %d frames in %.1f s; median reprojection %.1f px", F, t_fit, float(np.nanmedian(reproj)))
+    median = float(np.nanmedian(reproj)) if np.isfinite(reproj).any() else float("nan")
+    log.info("fit %d frames in %.1f s; median reprojection %.1f px", F, t_fit, median)
     return FitResult(rotvec=rotvec, transl=tr, shape=(shape.detach().cpu().numpy()[0] if shape is not None
                                                        else np.zeros(S)),
                      K=K, cam_R=R0, cam_t=cam_t, contact=contact, confidence=confidence.astype(np.float32),

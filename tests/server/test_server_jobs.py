@@ -75,7 +75,8 @@ def test_server_cancel_stops_within_one_step(backend):
         msgs = collect(client, job, timeout=10)
         elapsed = time.monotonic() - t0
         assert isinstance(msgs[-1], P.Error) and msgs[-1].kind == P.ERR_CANCELLED
-        assert max(m.done for m in msgs[:-1] if isinstance(m, P.Progress)) < 200
+        # no further progress at all is fine too: the cancel landed before the next step reported
+        assert max((m.done for m in msgs[:-1] if isinstance(m, P.Progress)), default=seen) < 200
         assert elapsed < 2.0, elapsed
         client.status()
         jobs = next_of(client, P.StatusReply).jobs
