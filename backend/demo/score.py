@@ -6,19 +6,14 @@ import numpy as np
 import torch
 
 from backend.bodymodels.base import BodyModel
+from backend.fitting.metrics import similarity_transform
 from blender_addon.core.motion import Motion
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Similarity-align pred (N, 3) to gt (N, 3) (rotation, scale, translation); returns aligned pred."""
-    mp, mg = pred.mean(0), gt.mean(0)
-    p, g = pred - mp, gt - mg
-    U, S, Vt = np.linalg.svd(p.T @ g)
-    d = np.sign(np.linalg.det(U @ Vt))
-    D = np.diag([1.0, 1.0, d])
-    R = U @ D @ Vt
-    scale = (S * np.diag(D)).sum() / (p**2).sum()
-    return scale * p @ R + mg
+    scale, R, t = similarity_transform(pred, gt)
+    return scale * pred @ R.T + t
 
 
 def joint_errors(model: BodyModel, truth: Motion, estimate: Motion, joints: list[str] | None = None) -> dict:

@@ -49,3 +49,15 @@ def fit_metrics(body_uv: np.ndarray, body_index: np.ndarray, detections: np.ndar
             "jitter_detections_px": raw, "jitter_fit_px": fit,
             "jitter_ratio": raw / fit if fit > 0 else float("nan"),
             "found_fraction": float(np.mean(found)) if found.size else 0.0}
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The similarity x -> scale * R x + t that best maps points ``src`` (N, 3) onto ``dst`` (N, 3) in the least-
+    squares sense (Umeyama, reflections excluded). Returns (scale, R (3, 3), t (3,))."""
+    ms, md = src.mean(0), dst.mean(0)
+    S, D = src - ms, dst - md
+    u, s, vt = np.linalg.svd(D.T @ S)
+    sign = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    R = u @ sign @ vt
+    scale = float((s * np.diag(sign)).sum() / max((S**2).sum(), 1e-12))
+    return scale, R, md - scale * R @ ms

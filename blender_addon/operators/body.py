@@ -44,6 +44,19 @@ def select_only(name: str) -> None:
     view_layer.objects.active = ob
 
 
+def model_poll(cls, context, kinds: tuple[str, ...]) -> bool:
+    """Shared poll: the backend can run every job kind in ``kinds`` and the scene's body model has its files;
+    explains itself otherwise."""
+    if not all(backend_poll(cls, kind) for kind in kinds):
+        return False
+    s = context.scene.smplpix
+    why = model_files_missing(s.model, get_prefs(context), s.gender)
+    if why:
+        cls.poll_message_set(why)
+        return False
+    return True
+
+
 class SMPLPIX_OT_add_body(JobOperator, bpy.types.Operator):
     """Add a rigged, shape-keyed body of the chosen model and shape to the scene"""
 
@@ -53,14 +66,7 @@ class SMPLPIX_OT_add_body(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, "build_body"):
-            return False
-        s = context.scene.smplpix
-        why = model_files_missing(s.model, get_prefs(context), s.gender)
-        if why:
-            cls.poll_message_set(why)
-            return False
-        return True
+        return model_poll(cls, context, ("build_body",))
 
     def steps(self, context):
         from ..build.scene import build_body

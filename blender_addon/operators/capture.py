@@ -6,9 +6,9 @@ from pathlib import Path
 
 import bpy
 
-from ..preferences import get_prefs, model_files_missing
+from ..preferences import get_prefs
 from .base import JobOperator, JobStep, UserError, backend_poll
-from .body import body_params, select_only, tag_built
+from .body import body_params, model_poll, select_only, tag_built
 
 
 def _existing(path: str, what: str) -> str:
@@ -109,24 +109,12 @@ class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return estimate_poll(cls, context)
+        return model_poll(cls, context, ("estimate",))
 
     def steps(self, context):
         video = self.filepath or context.scene.smplpix.video_path
         built = yield from estimate_steps(context, video, self.start, self.end, self.stride)
         self.report({"INFO"}, f"Estimated {built.frame_end - built.frame_start + 1} frames from {Path(video).name}")
-
-
-def estimate_poll(cls, context, kinds: tuple[str, ...] = ("estimate",)) -> bool:
-    for kind in kinds:
-        if not backend_poll(cls, kind):
-            return False
-    s = context.scene.smplpix
-    why = model_files_missing(s.model, get_prefs(context), s.gender)
-    if why:
-        cls.poll_message_set(why)
-        return False
-    return True
 
 
 class SMPLPIX_OT_train_avatar(JobOperator, bpy.types.Operator):
@@ -191,7 +179,7 @@ class SMPLPIX_OT_video_to_avatar(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return estimate_poll(cls, context, ("estimate", "train_avatar", "render_avatar"))
+        return model_poll(cls, context, ("estimate", "train_avatar", "render_avatar"))
 
     def steps(self, context):
         video = self.filepath or context.scene.smplpix.video_path

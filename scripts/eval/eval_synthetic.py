@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from render import render, textured_background, vertex_colours  # noqa: E402
 
+from backend.fitting.metrics import similarity_transform  # noqa: E402
+
 log = logging.getLogger("eval_synthetic")
 BODY = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 FACE = (0, 2, 5, 7, 8)
@@ -33,13 +35,8 @@ FACE = (0, 2, 5, 7, 8)
 
 def similarity(a: np.ndarray, b: np.ndarray):
     """The similarity transform x -> s R x + c taking b (N, 3) onto a (N, 3), as a function."""
-    ma, mb = a.mean(0), b.mean(0)
-    A, B = a - ma, b - mb
-    u, s, vt = np.linalg.svd(A.T @ B)
-    D = np.diag([1, 1, np.sign(np.linalg.det(u @ vt))])
-    R = u @ D @ vt
-    k = (s * np.diag(D)).sum() / max((B ** 2).sum(), 1e-12)
-    return lambda x: k * (x - mb) @ R.T + ma
+    k, R, c = similarity_transform(b, a)
+    return lambda x: k * x @ R.T + c
 
 
 def errors(true: np.ndarray, est: np.ndarray, root: list[int], align: tuple[np.ndarray, np.ndarray] | None = None

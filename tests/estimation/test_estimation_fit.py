@@ -7,24 +7,13 @@ import pytest
 import torch
 from estimation_synthetic import camera, detections, known_motion
 
+from backend.demo.score import procrustes_align
 from backend.fitting.contact import detect_contact
 from backend.fitting.correspondences import body_correspondences, hand_correspondences, pick_surface_points
 from backend.fitting.estimate import to_motion
 from backend.fitting.fit import FitSettings, fit_keypoints
 from backend.fitting.skeleton import build_landmark_rig, rotvec_to_matrix
 from blender_addon.core.motion import Motion
-
-
-def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """b aligned to a (similarity), both (N, 3)."""
-    ma, mb = a.mean(0), b.mean(0)
-    A, B = a - ma, b - mb
-    u, s, vt = np.linalg.svd(A.T @ B)
-    d = np.sign(np.linalg.det(u @ vt))
-    D = np.diag([1, 1, d])
-    R = u @ D @ vt
-    scale = (s * np.diag(D)).sum() / (B ** 2).sum()
-    return scale * B @ R.T + ma
 
 
 def test_landmark_rig_matches_model_forward(anny_model, anny_rig):
@@ -82,7 +71,7 @@ def test_fit_recovers_known_motion(anny_model, anny_rig):
     body = body_correspondences(anny_rig)
     major = [int(j) for s, j in zip(body.source_index, body.joint) if s in (11, 12, 13, 14, 15, 16, 23, 24, 25,
                                                                               26, 27, 28)]
-    pa = np.mean([np.linalg.norm(procrustes(true_cam[f, major], fit_cam[f, major]) - true_cam[f, major], axis=1)
+    pa = np.mean([np.linalg.norm(procrustes_align(fit_cam[f, major], true_cam[f, major]) - true_cam[f, major], axis=1)
                   .mean() for f in range(len(fit_cam))])
     assert pa < 0.04, f"PA-MPJPE {pa * 1000:.1f} mm"
     assert np.nanmedian(fit.reproj_px) < 3.0
