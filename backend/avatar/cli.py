@@ -50,6 +50,8 @@ def add_commands(subparsers) -> None:
     e.add_argument("--dataset", default=None)
     e.add_argument("--split", default="test", choices=("test", "val", "train"))
     e.add_argument("--device", default="auto")
+    e.add_argument("--lpips-backbone", default=None, help="local VGG-16 state_dict for LPIPS (never downloaded)")
+    e.add_argument("--lpips-linear", default=None, help="local LPIPS linear layers (the reference vgg.pth)")
     e.set_defaults(handler=_eval)
 
     r = sub.add_parser("render", help="render the avatar for any motion to an RGBA PNG sequence")
@@ -109,8 +111,9 @@ def _eval(args) -> int:
     from backend.avatar.evaluate import evaluate
 
     run = Path(args.run)
+    lpips = (args.lpips_backbone, args.lpips_linear) if args.lpips_backbone or args.lpips_linear else None
     report = evaluate(args.checkpoint or run / "checkpoint.pt", args.dataset or run / "dataset", run, args.split,
-                      device=args.device)
+                      device=args.device, lpips_files=lpips)
     print(json.dumps(report["metrics"]))
     return 0
 

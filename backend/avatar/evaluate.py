@@ -27,9 +27,10 @@ def side_by_side(inputs: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, 
 
 
 def evaluate(checkpoint: str | Path, dataset: str | Path, out_dir: str | Path, split: str = "test",
-             device: str = "auto") -> dict:
+             device: str = "auto", lpips_files: tuple[str | Path, str | Path] | None = None) -> dict:
     """Evaluate on ``split``; writes ``out_dir/eval_<split>.json`` and ``out_dir/eval_<split>.png``; returns the
-    report (metrics over the split, the copy-the-input baseline and the training history)."""
+    report (metrics over the split, the copy-the-input baseline and the training history). ``lpips_files``:
+    local (VGG-16 backbone, LPIPS linear layers) files; LPIPS is reported only with them (see ``lpips.py``)."""
     dev = select_device(device)
     model, state = load_checkpoint(checkpoint, dev)
     data = load_dataset(dataset)
@@ -43,9 +44,17 @@ def evaluate(checkpoint: str | Path, dataset: str | Path, out_dir: str | Path, s
     x, y, m, v = batch_tensors(data, idx, dev)
     out = predict(model, compose_input(x, torch.zeros(len(idx), 3, 1, 1, device=dev)))
     pred = out[:, :3] * out[:, 3:4]
+    lpips = None
+    if lpips_files is not None:
+        from backend.avatar.lpips import LPIPS
+
+        metric = LPIPS(*lpips_files).to(dev)
+        truth = (y * m).to(dev)
+        lpips = float(torch.cat([metric(pred[i:i + 8].to(dev), truth[i:i + 8])
+                                 for i in range(0, len(idx), 8)]).mean())
     report = {"split": split, "step": state["step"], "checkpoint": str(checkpoint), "dataset": str(dataset),
               "size": int(data.inputs.shape[-1]), "metrics": metrics, "history": state.get("history", []),
-              "lpips": None, "note": "PSNR/SSIM of the RGBA output over black vs the masked frame, valid region; "
+              "lpips": lpips, "note": "PSNR/SSIM of the RGBA output over black vs the masked frame, valid region; "
                                      "fg_psnr: inside the person mask; baseline_psnr: the colour-code input copied"}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

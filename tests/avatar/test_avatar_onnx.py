@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from backend.avatar.config import TrainConfig
 from backend.avatar.infer import export_onnx, onnx_session, render_motion, run_onnx
-from backend.avatar.train import load_checkpoint, train
-
-
-@pytest.fixture(scope="module")
-def short_run(synthetic_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(steps=20, batch=4, base=16, depth=3, eval_every=1000, ckpt_every=1000, log_every=10)
-    return train(synthetic_dataset, out, cfg, device="cpu")
+from backend.avatar.train import load_checkpoint
 
 
 def test_onnx_output_equals_torch_with_a_dynamic_batch(short_run, tmp_path):
