@@ -22,17 +22,9 @@ log = logging.getLogger("contact_sheet")
 def draw_mesh(image: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray,
               colour=(120, 170, 230), alpha: float = 0.6) -> np.ndarray:
     """Painter's-algorithm overlay of a mesh given in camera coordinates (V, 3) metres; returns a new image."""
-    z = verts_cam[:, 2]
-    uv = verts_cam[:, :2] / np.maximum(z[:, None], 1e-3) * [K[0, 0], K[1, 1]] + K[:2, 2]
-    tri = verts_cam[faces]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    view = -tri.mean(1)
-    view /= np.linalg.norm(view, axis=1, keepdims=True)
-    facing = (n * view).sum(1)
-    keep = (facing > 0) & (tri[..., 2].min(1) > 0.05)
-    order = np.argsort(-tri[:, :, 2].mean(1)[keep])
-    idx = np.nonzero(keep)[0][order]
+    from backend.viz import visible_faces
+
+    uv, idx, _, facing = visible_faces(verts_cam, faces, K)
     shade = 0.35 + 0.65 * facing[idx]
     layer = image.copy()
     pts = np.round(uv[faces[idx]] * 4).astype(np.int32)  # 2 bits of sub-pixel precision

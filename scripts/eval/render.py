@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from backend.viz import visible_faces
+
 
 def textured_background(width: int, height: int, seed: int = 0) -> np.ndarray:
     """(H, W, 3) uint8: a soft gradient with blotches and a floor plane, so the person is not on flat colour."""
@@ -41,15 +43,7 @@ def vertex_colours(verts: np.ndarray, up: np.ndarray, skin=(120, 150, 200), shir
 def render(background: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray,
            colours: np.ndarray, light=(0.3, -0.5, -0.8)) -> np.ndarray:
     """Mesh in camera coordinates (V, 3) metres drawn over ``background``; far faces first."""
-    z = verts_cam[:, 2]
-    uv = verts_cam[:, :2] / np.maximum(z[:, None], 1e-3) * [K[0, 0], K[1, 1]] + K[:2, 2]
-    tri = verts_cam[faces]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    view = -tri.mean(1)
-    view /= np.linalg.norm(view, axis=1, keepdims=True)
-    keep = ((n * view).sum(1) > 0) & (tri[..., 2].min(1) > 0.05)
-    idx = np.nonzero(keep)[0][np.argsort(-tri[keep, :, 2].mean(1))]
+    uv, idx, n, _ = visible_faces(verts_cam, faces, K)
     light = np.asarray(light, np.float64)
     light /= np.linalg.norm(light)
     lambert = 0.35 + 0.65 * np.clip(n[idx] @ light, 0, 1)  # light: unit vector towards the light
