@@ -57,6 +57,33 @@ _VGG_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512)
 _VGG_TAPS = (1, 6, 11, 20)  # relu1_1, relu2_1, relu3_1, relu4_1
 
 
+def load_vgg_features(layout: tuple, path: str | Path, name: str, fix: str) -> nn.Sequential:
+    """A frozen torchvision-style VGG ``features`` stack (``layout``: conv widths, "M" for max-pooling) loaded from
+    a LOCAL ``state_dict`` file with torchvision's key names (``features.0.weight`` ...). Errors name the file,
+    the network (``name``, e.g. "VGG-19") and ``fix``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no {name} weights file; {fix}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable {name} file ({exc}); {fix}") from exc
+    layers, cin = [], 3
+    for v in layout:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
+            cin = v
+    features = nn.Sequential(*layers)
+    state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    missing = [k for k in features.state_dict() if k not in state]
+    if missing:
+        raise ValueError(f"{path}: not a {name} state_dict (missing {missing[:3]}...); {fix}")
+    features.load_state_dict({k: state[k] for k in features.state_dict()})
+    return features.requires_grad_(False)
+
+
 class VGGPerceptual(nn.Module):
     """L1 between VGG-19 feature maps (relu1_1 .. relu4_1) of prediction and target.
 
@@ -65,25 +92,8 @@ class VGGPerceptual(nn.Module):
 
     def __init__(self, weights: str | Path):
         super().__init__()
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no VGG-19 weights file; pass a local state_dict file or drop the "
-                                    "perceptual loss (--vgg-weight 0).")
-        layers, cin = [], 3
-        for v in _VGG_LAYERS:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2))
-            else:
-                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
-                cin = v
-        self.features = nn.Sequential(*layers)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-        missing = [k for k in self.features.state_dict() if k not in state]
-        if missing:
-            raise ValueError(f"{path}: not a VGG-19 state_dict (missing {missing[:3]}...).")
-        self.features.load_state_dict({k: state[k] for k in self.features.state_dict()})
-        self.requires_grad_(False)
+        self.features = load_vgg_features(_VGG_LAYERS, weights, "VGG-19", "pass a local state_dict file or drop the "
+                                          "perceptual loss (--vgg-weight 0).")
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backend.avatar.losses import load_vgg_features
+
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 _TAPS = (3, 8, 15, 22, 29)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
 _CHANNELS = (64, 128, 256, 512, 512)
@@ -36,20 +38,7 @@ class LPIPS(nn.Module):
     def __init__(self, backbone: str | Path, linear: str | Path):
         super().__init__()
         fix = "pass local LPIPS files (--lpips-backbone VGG16.pth --lpips-linear vgg.pth) or leave LPIPS out."
-        layers, cin = [], 3
-        for v in _VGG16:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2))
-            else:
-                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
-                cin = v
-        self.features = nn.Sequential(*layers)
-        state = {k.removeprefix("features."): v for k, v in
-                 _load(Path(backbone), "VGG-16 state_dict", fix).items() if k.startswith("features.")}
-        missing = [k for k in self.features.state_dict() if k not in state]
-        if missing:
-            raise ValueError(f"{backbone}: not a VGG-16 state_dict (missing {missing[:3]}...); {fix}")
-        self.features.load_state_dict({k: state[k] for k in self.features.state_dict()})
+        self.features = load_vgg_features(_VGG16, backbone, "VGG-16", fix)
         lin = _load(Path(linear), "LPIPS linear-layer", fix)
         weights = []
         for i, c in enumerate(_CHANNELS):
