@@ -8,7 +8,7 @@ from pathlib import Path
 
 import bpy
 
-from .backend_process import default_python
+from .ipc.backend_process import default_python
 
 ADDON_ID = __package__
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from .export.presets import preset_items
+from .core.export_presets import preset_items
 
 MODEL_ITEMS = [
     ("anny", "Anny", "Open body model, built in; phenotype sliders, 52 facial expressions"),
@@ -27,7 +27,7 @@ def _phenotype(name: str):
 
 
 def _update_fast_playback(self, context) -> None:
-    from .build.shapekeys import set_correctives_muted
+    from .builders.shapekeys import set_correctives_muted
 
     if self.id_data.type == "MESH":
         set_correctives_muted(self.id_data, self.fast_playback)

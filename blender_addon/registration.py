@@ -9,7 +9,7 @@ from __future__ import annotations
 import bpy
 
 from . import preferences, properties
-from .operators import backend_ops, body, capture, export_ops
+from .operators import avatar, backend_ops, body, chain, estimate, export_ops
 from .ui import panels
 
 CLASSES = (
@@ -17,7 +17,9 @@ CLASSES = (
     *properties.CLASSES,
     *backend_ops.CLASSES,
     *body.CLASSES,
-    *capture.CLASSES,
+    *estimate.CLASSES,
+    *avatar.CLASSES,
+    *chain.CLASSES,
     *export_ops.CLASSES,
     *panels.CLASSES,
 )
@@ -31,7 +33,7 @@ def register() -> None:
 
 def unregister() -> None:
     from .operators.base import sync_jobs_ui
-    from .operators.session import SESSION
+    from .ipc.session import SESSION
 
     if bpy.app.timers.is_registered(sync_jobs_ui):
         bpy.app.timers.unregister(sync_jobs_ui)

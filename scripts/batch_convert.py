@@ -155,7 +155,7 @@ def keep_avatar(bpy, name: str, out: Path) -> dict:
     scene at the copies, so the saved .blend does not depend on temporary files."""
     import shutil
 
-    from blender_addon.build.preview import find_sequence, load_preview
+    from blender_addon.builders.preview import find_sequence, load_preview
 
     arm = bpy.context.view_layer.objects.active
     image = bpy.data.images[f"{arm.name}Avatar"]
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bpy = setup_blender(args)
     from blender_addon.ipc.client import BackendError
-    from blender_addon.operators.session import SESSION
+    from blender_addon.ipc.session import SESSION
     from blender_addon.preferences import backend_python, get_prefs
 
     prefs = get_prefs()

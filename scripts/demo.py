@@ -96,7 +96,7 @@ class Demo:
     def build_scene(self, rig: Path, motion: Path, video: Path) -> dict:
         import bpy
 
-        from blender_addon.build.scene import build_motion
+        from blender_addon.builders.scene import build_motion
         from blender_addon.export.exporter import export_scene
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -126,7 +126,7 @@ class Demo:
                                                          if self.args.model_dir else []), stage="preview")
         import bpy
 
-        from blender_addon.build.preview import load_preview
+        from blender_addon.builders.preview import load_preview
 
         bpy.ops.wm.open_mainfile(filepath=scene["blend"])
         camera = bpy.context.scene.camera

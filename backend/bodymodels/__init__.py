@@ -30,10 +30,10 @@ def load_body_model(name: str = "anny", model_dir: str | os.PathLike | None = No
     num_betas / num_expression: SMPL-family coefficient counts (Anny: 6 phenotype offsets, 52 facial actions).
     opts: Anny: ``phenotype={'gender': 0.3, ...}``, ``dtype``; SMPL family: ``dtype``, ``preference_dir``, ``side``.
     Anny's ``gender`` sets its gender phenotype unless ``phenotype`` does: male 0.0, neutral 0.5, female 1.0.
-    A missing or bad model file raises :class:`models.registry.ModelFileError` with the fix.
+    A missing or bad model file raises :class:`blender_addon.core.model_registry.ModelFileError` with the fix.
     """
     if name not in MODEL_NAMES:
-        from models.registry import ModelFileError
+        from blender_addon.core.model_registry import ModelFileError
 
         raise ModelFileError(f"unknown body model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     if name == "anny":

@@ -74,7 +74,7 @@ def _guarded(fn):
 
     def run(args) -> int:
         from blender_addon.core.rigspec import RigSpecError
-        from models.registry import ModelFileError
+        from blender_addon.core.model_registry import ModelFileError
 
         try:
             return fn(args)
@@ -130,7 +130,7 @@ def _export_rig(args) -> int:
 
 
 def _models(args) -> int:
-    from models.registry import MODEL_FILES, ModelFileError, resolve_model_file
+    from blender_addon.core.model_registry import MODEL_FILES, ModelFileError, resolve_model_file
 
     rows = []
     for name, spec in MODEL_FILES.items():

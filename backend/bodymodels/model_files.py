@@ -1,5 +1,5 @@
 """Reading SMPL-family model files (.npz / .pkl, with or without chumpy objects) into plain numpy dicts, with
-every loader failure turned into a :class:`models.registry.ModelFileError` that names the file and the fix."""
+every loader failure turned into a :class:`blender_addon.core.model_registry.ModelFileError` that names the file and the fix."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from models.registry import ModelFileError, how_to_get
+from blender_addon.core.model_registry import ModelFileError, how_to_get
 
 # Keys each model needs, and the shapes they must have: V vertices, J joints, F faces; -1 = any.
 REQUIRED_KEYS = {

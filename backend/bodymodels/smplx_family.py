@@ -23,7 +23,7 @@ from backend.bodymodels.base import BodyModel, BodyOutput
 from backend.bodymodels.bone_frames import rest_frames
 from backend.bodymodels.model_files import read_model_file
 from blender_addon.core.rigspec import RigSpec
-from models.registry import ModelFileError, resolve_model_file
+from blender_addon.core.model_registry import ModelFileError, resolve_model_file
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class SMPLFamilyModel(BodyModel):
                     num_betas: int = 10, num_expression: int = 10, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32, preference_dir: str | os.PathLike | None = None,
                     side: str | None = None, **unused) -> "SMPLFamilyModel":
-        """Find the model file (see :func:`models.registry.resolve_model_file`) and load it.
+        """Find the model file (see :func:`blender_addon.core.model_registry.resolve_model_file`) and load it.
 
         MANO: ``side`` 'right' (default) or 'left' (``gender`` 'right'/'left' also accepted).
         """

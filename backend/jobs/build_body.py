@@ -78,7 +78,7 @@ def _load(p: dict, device: str):
     opts = {"phenotype": p["phenotype"]} if p["model"] == "anny" and p["phenotype"] else {}
     try:
         body = load_body_model(p["model"], model_dir=p["model_dir"], gender=p["gender"], device=device, **opts)
-    except FileNotFoundError as exc:  # models.registry.ModelFileError: its message says how to fix it
+    except FileNotFoundError as exc:  # blender_addon.core.model_registry.ModelFileError: its message says how to fix it
         raise JobError(f"build_body: {exc}") from exc
     except ValueError as exc:  # unknown phenotype name, bad gender for this model, ...
         raise JobError(f"build_body: {exc}") from exc

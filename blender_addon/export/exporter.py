@@ -9,7 +9,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .presets import ExportPreset, get_preset
+from ..core.export_presets import ExportPreset, get_preset
 
 
 def _with_children(objects: list[bpy.types.Object]) -> list[bpy.types.Object]:

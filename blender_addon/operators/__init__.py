@@ -1,1 +1,1 @@
-"""Operators (bpy zone): backend control, body, capture/avatar and export. Long ones run as backend jobs."""
+"""Operators (bpy zone): backend control, body, estimate, avatar, the Video to Avatar chain and export."""

@@ -7,7 +7,7 @@ import bpy
 from ..ipc.client import BackendError
 from ..preferences import backend_python, get_prefs
 from .base import JobOperator, JobStep, backend_poll, ensure_jobs_timer, sync_jobs_ui
-from .session import SESSION
+from ..ipc.session import SESSION
 
 
 class SMPLPIX_OT_backend_start(bpy.types.Operator):

@@ -19,7 +19,7 @@ from ..core.motion import MotionError
 from ..core.rigspec import RigSpecError
 from ..ipc import protocol as P
 from ..ipc.client import BackendError
-from .session import SESSION, JobRecord
+from ..ipc.session import SESSION, JobRecord
 
 PROGRESS_PREFIX = "SMPLPIX_PROGRESS"
 USER_ERRORS = (BackendError, RigSpecError, MotionError, OSError, ValueError)

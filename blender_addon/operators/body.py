@@ -69,7 +69,7 @@ class SMPLPIX_OT_add_body(JobOperator, bpy.types.Operator):
         return model_poll(cls, context, ("build_body",))
 
     def steps(self, context):
-        from ..build.scene import build_body
+        from ..builders.scene import build_body
 
         s = context.scene.smplpix
         params = body_params(s.model, s.gender, get_prefs(context), phenotype=s.phenotype())
@@ -97,7 +97,7 @@ class SMPLPIX_OT_import_motion(JobOperator, bpy.types.Operator):
         return backend_poll(cls, "build_body")
 
     def steps(self, context):
-        from ..build.scene import build_motion
+        from ..builders.scene import build_motion
         from ..core.readers import read_motion
 
         path = bpy.path.abspath(self.filepath or context.scene.smplpix.motion_path)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bpy
 
-from .capture import body_armature
+from .targets import body_armature
 
 
 class SMPLPIX_OT_export_body(bpy.types.Operator):
@@ -31,7 +31,7 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
 
     def execute(self, context):
         from ..export.exporter import export_scene
-        from ..export.presets import get_preset
+        from ..core.export_presets import get_preset
 
         s = context.scene.smplpix
         try:

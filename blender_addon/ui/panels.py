@@ -6,8 +6,8 @@ import json
 
 import bpy
 
-from ..operators.capture import body_armature
-from ..operators.session import SESSION
+from ..operators.targets import body_armature
+from ..ipc.session import SESSION
 
 MAX_SLIDERS = 60  # expression sliders shown at once (Anny has 52)
 

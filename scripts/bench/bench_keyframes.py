@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import bpy  # noqa: E402
 
-from blender_addon.build import animation  # noqa: E402
-from blender_addon.build.common import Created  # noqa: E402
-from blender_addon.build.scene import build_body  # noqa: E402
+from blender_addon.builders import animation  # noqa: E402
+from blender_addon.builders.common import Created  # noqa: E402
+from blender_addon.builders.scene import build_body  # noqa: E402
 from blender_addon.core.motion import Motion  # noqa: E402
 from blender_addon.core.rigspec import RigSpec  # noqa: E402
 
@@ -101,7 +101,7 @@ def baseline(rig: RigSpec, motion: Motion, frames: int) -> tuple[float, int]:
     """keyframe_insert on the first ``frames`` frames: seconds and keys written."""
     res = build_body(rig, name="Insert")
     arm, mesh = bpy.data.objects[res.armature], bpy.data.objects[res.mesh]
-    from blender_addon.build.animation import pose_bone_channels
+    from blender_addon.builders.animation import pose_bone_channels
 
     quats, loc, R = pose_bone_channels(rig.rest_orient, motion.rotvec[:frames], motion.transl[:frames])
     feat = rig.pose_feature(R)

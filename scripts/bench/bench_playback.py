@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import bpy  # noqa: E402
 from bench_keyframes import random_motion, smplx_sized_rig  # noqa: E402
 
-from blender_addon.build.scene import build_motion  # noqa: E402
-from blender_addon.build.shapekeys import set_correctives_muted  # noqa: E402
+from blender_addon.builders.scene import build_motion  # noqa: E402
+from blender_addon.builders.shapekeys import set_correctives_muted  # noqa: E402
 
 
 def _time_frames(scene, mesh, picks, n_verts: int) -> tuple[float, float]:

@@ -10,9 +10,9 @@ from addon_build_helpers import evaluated_local_verts, make_toy_rig, world_heads
 
 bpy = pytest.importorskip("bpy")
 
-from blender_addon.build.armature import bone_rest_orient  # noqa: E402
-from blender_addon.build.common import world_rotation  # noqa: E402
-from blender_addon.build.scene import build_body  # noqa: E402
+from blender_addon.builders.armature import bone_rest_orient  # noqa: E402
+from blender_addon.builders.common import world_rotation  # noqa: E402
+from blender_addon.builders.scene import build_body  # noqa: E402
 
 
 def test_bones_match_rigspec(empty_scene, toy_rig):

@@ -12,9 +12,9 @@ from addon_build_helpers import make_motion, world_heads
 
 bpy = pytest.importorskip("bpy")
 
-from blender_addon.build.scene import build_motion  # noqa: E402
+from blender_addon.builders.scene import build_motion  # noqa: E402
 from blender_addon.export.exporter import export_scene  # noqa: E402
-from blender_addon.export.presets import PRESETS, get_preset, preset_items  # noqa: E402
+from blender_addon.core.export_presets import PRESETS, get_preset, preset_items  # noqa: E402
 
 FRAMES = (1, 4, 8)
 

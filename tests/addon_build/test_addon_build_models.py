@@ -13,9 +13,9 @@ from addon_build_helpers import evaluated_local_verts, world_heads
 
 bpy = pytest.importorskip("bpy")
 
-from blender_addon.build.common import world_rotation  # noqa: E402
-from blender_addon.build.scene import build_motion  # noqa: E402
-from blender_addon.build.writeback import armature_motion  # noqa: E402
+from blender_addon.builders.common import world_rotation  # noqa: E402
+from blender_addon.builders.scene import build_motion  # noqa: E402
+from blender_addon.builders.writeback import armature_motion  # noqa: E402
 from blender_addon.core.motion import Motion  # noqa: E402
 from blender_addon.core.rigspec import RigSpec  # noqa: E402
 from blender_addon.core.rotations import rotvec_to_matrix  # noqa: E402

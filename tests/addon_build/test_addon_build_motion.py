@@ -14,8 +14,8 @@ bpy = pytest.importorskip("bpy")
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from blender_addon.build.common import world_rotation  # noqa: E402
-from blender_addon.build.scene import build_motion  # noqa: E402
+from blender_addon.builders.common import world_rotation  # noqa: E402
+from blender_addon.builders.scene import build_motion  # noqa: E402
 from blender_addon.core.rotations import rotvec_to_matrix  # noqa: E402
 
 
@@ -152,7 +152,7 @@ def test_motion_of_other_joints_is_refused(empty_scene, toy_rig):
 
 
 def test_muting_correctives_keeps_their_keys(empty_scene, toy_rig):
-    from blender_addon.build.shapekeys import set_correctives_muted
+    from blender_addon.builders.shapekeys import set_correctives_muted
 
     motion = make_motion(toy_rig.joint_names, frames=6, expr_dim=3, scale=1.0)
     res = build_motion(toy_rig, motion)
@@ -172,7 +172,7 @@ def test_muting_correctives_keeps_their_keys(empty_scene, toy_rig):
 
 
 def test_apply_motion_to_a_built_body(empty_scene, toy_rig, monkeypatch):
-    from blender_addon.build.scene import apply_motion, build_body
+    from blender_addon.builders.scene import apply_motion, build_body
 
     res = build_body(toy_rig, name="Toy")
     motion = make_motion(toy_rig.joint_names, frames=15, fps=25.0, expr_dim=3)
@@ -191,7 +191,7 @@ def test_apply_motion_to_a_built_body(empty_scene, toy_rig, monkeypatch):
     with pytest.raises(ValueError, match="do not match"):
         apply_motion(toy_rig, res.armature, bad)
     # a failure half-way restores the previous action and leaves no new one behind
-    import blender_addon.build.scene as scene_mod
+    import blender_addon.builders.scene as scene_mod
 
     def broken(*args, **kwargs):
         raise RuntimeError("shape keys failed")

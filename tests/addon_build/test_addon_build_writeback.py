@@ -9,9 +9,9 @@ from addon_build_helpers import make_motion, make_toy_rig
 
 bpy = pytest.importorskip("bpy")
 
-from blender_addon.build.common import assigned_fcurves  # noqa: E402
-from blender_addon.build.scene import build_motion  # noqa: E402
-from blender_addon.build.writeback import armature_motion, export_motion  # noqa: E402
+from blender_addon.builders.common import assigned_fcurves  # noqa: E402
+from blender_addon.builders.scene import build_motion  # noqa: E402
+from blender_addon.builders.writeback import armature_motion, export_motion  # noqa: E402
 from blender_addon.core.readers import SMPLX_JOINTS, read_motion  # noqa: E402
 from blender_addon.core.rotations import rotvec_to_matrix  # noqa: E402
 

@@ -31,7 +31,7 @@ def addon(tmp_path):
 @pytest.fixture()
 def session(addon):
     """The add-on's session with a running backend started by the Start Backend operator."""
-    from blender_addon.operators.session import SESSION
+    from blender_addon.ipc.session import SESSION
 
     assert bpy.ops.smplpix.backend_start() == {"FINISHED"}
     assert SESSION.running

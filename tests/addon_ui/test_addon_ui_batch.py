@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_addon.backend_process import BackendProcess
+from blender_addon.ipc.backend_process import BackendProcess
 from blender_addon.core.motion import Motion
 from blender_addon.core.rigspec import RigSpec
 

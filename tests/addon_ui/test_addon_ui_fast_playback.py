@@ -25,7 +25,7 @@ def _tiny_rig():
 
 
 def test_addon_ui_fast_playback_mutes_only_correctives(addon):
-    from blender_addon.build.scene import build_body
+    from blender_addon.builders.scene import build_body
 
     res = build_body(_tiny_rig(), name="Tiny")
     mesh = bpy.data.objects[res.mesh]

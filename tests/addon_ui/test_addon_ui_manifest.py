@@ -32,10 +32,15 @@ def test_addon_ui_zip_layout(repo_root, tmp_path):
     assert r.stdout.strip() == str(zpath) and zpath.is_file()
     names = zipfile.ZipFile(zpath).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names  # side by side at the root
-    for required in ("registration.py", "preferences.py", "ipc/protocol.py", "ipc/client.py", "core/rigspec.py",
-                     "operators/base.py", "ui/panels.py", "backend_process.py"):
+    for required in ("registration.py", "preferences.py", "ipc/protocol.py", "ipc/client.py", "ipc/backend_process.py",
+                     "ipc/session.py", "core/rigspec.py", "core/jobs/__init__.py", "operators/base.py", "ui/panels.py",
+                     "builders/scene.py"):
         assert required in names, required
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("backend/", "tests/"))]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("blender_addon/")]
+    # exactly the add-on package's sources: nothing of the backend, tests or scripts rides along
+    package = repo_root / "blender_addon"
+    sources = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if "__pycache__" not in p.parts}
+    assert {n for n in names if n.endswith(".py")} == sources
     assert not list(tmp_path.glob("*.part"))
 
 

@@ -21,7 +21,7 @@ def _registered_names() -> set[str]:
 def test_addon_ui_register_unregister_three_times():
     from blender_addon import registration
     from blender_addon.operators.base import sync_jobs_ui
-    from blender_addon.operators.session import SESSION
+    from blender_addon.ipc.session import SESSION
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     threads = threading.active_count()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from backend.bodymodels import load_body_model
-from models import registry
-from models.registry import ENV_VAR, ModelFileError, resolve_model_file
+from blender_addon.core import model_registry as registry
+from blender_addon.core.model_registry import ENV_VAR, ModelFileError, resolve_model_file
 
 
 def _touch(path):

@@ -8,7 +8,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 cv2 = pytest.importorskip("cv2")
 
-from blender_addon.build.preview import find_sequence, load_preview  # noqa: E402
+from blender_addon.builders.preview import find_sequence, load_preview  # noqa: E402
 
 
 @pytest.fixture()

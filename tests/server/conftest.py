@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from blender_addon.backend_process import BackendProcess
+from blender_addon.ipc.backend_process import BackendProcess
 
 
 def start_backend(repo_root: Path, job_root: Path, **kwargs) -> BackendProcess:

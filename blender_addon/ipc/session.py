@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..backend_process import BackendProcess
+from .backend_process import BackendProcess
 from ..ipc import protocol as P
 from ..ipc.client import BackendClient, BackendError
 

@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from .ipc.client import BackendClient, BackendError
+from .client import BackendClient, BackendError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout this add-on lives in (when run from source)
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout this add-on lives in (when run from source)
 
 
 def default_python(repo_root: Path = REPO_ROOT) -> Path:

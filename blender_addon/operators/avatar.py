@@ -1,0 +1,92 @@
+"""SMPLpix avatar operators: train a body's avatar from its video, render its current animation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ..preferences import get_prefs
+from .base import JobOperator, JobStep, backend_poll
+from .targets import body_armature, existing_path, model_dir_param
+
+
+def train_steps(context, name: str, prefix: str = ""):
+    """Job steps: train the avatar of armature ``name`` from its video and motion; returns the checkpoint path."""
+    arm = bpy.data.objects[name]
+    s = context.scene.smplpix
+    params = model_dir_param(get_prefs(context), {
+        "video": existing_path(arm.smplpix.video_path, "video"),
+        "motion": existing_path(arm.smplpix.motion_path, "motion file"),
+        "steps": int(s.avatar_steps), "size": int(s.avatar_size)}, arm.smplpix.model)
+    result = yield JobStep("train_avatar", params, f"{prefix}Train avatar of {name}")
+    arm = bpy.data.objects[name]
+    arm.smplpix.avatar_path = result.files["checkpoint"]
+    return result.files["checkpoint"]
+
+
+def render_steps(context, name: str, prefix: str = ""):
+    """Job steps: render armature ``name``'s current animation with its avatar and load the frames as a
+    frame-synced image sequence (on the body's camera background when it has one). Returns the image name."""
+    import tempfile
+
+    from ..builders.preview import load_preview
+    from ..builders.writeback import export_motion
+
+    arm = bpy.data.objects[name]
+    motion = export_motion(arm, Path(tempfile.mkdtemp(prefix="smplpix-motion-")) / f"{name}.npz")
+    params = model_dir_param(get_prefs(context), {
+        "checkpoint": existing_path(arm.smplpix.avatar_path, "avatar checkpoint"), "motion": str(motion)},
+        arm.smplpix.model)
+    result = yield JobStep("render_avatar", params, f"{prefix}Render avatar of {name}")
+    camera = next((ob.name for ob in bpy.data.objects if ob.type == "CAMERA" and ob.smplpix.role == "CAMERA"
+                   and ob.smplpix.video_path == bpy.data.objects[name].smplpix.video_path), None)
+    return load_preview(result.files["frames"], frame_start=context.scene.frame_start, camera=camera,
+                        name=f"{name}Avatar")
+
+
+class SMPLPIX_OT_train_avatar(JobOperator, bpy.types.Operator):
+    """Train a SMPLpix neural avatar of the selected body's person from its video and fitted motion"""
+
+    bl_idname = "smplpix.train_avatar"
+    bl_label = "Train Avatar"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if not backend_poll(cls, "train_avatar"):
+            return False
+        arm = body_armature(context)
+        if arm is None or not arm.smplpix.video_path or not arm.smplpix.motion_path:
+            cls.poll_message_set("Select a body estimated from a video (it needs the video and its motion)")
+            return False
+        return True
+
+    def steps(self, context):
+        checkpoint = yield from train_steps(context, body_armature(context).name)
+        self.report({"INFO"}, f"Avatar trained: {checkpoint}")
+
+
+class SMPLPIX_OT_render_avatar(JobOperator, bpy.types.Operator):
+    """Render the selected body's current animation with its SMPLpix avatar into an image sequence"""
+
+    bl_idname = "smplpix.render_avatar"
+    bl_label = "Render Avatar"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if not backend_poll(cls, "render_avatar"):
+            return False
+        arm = body_armature(context)
+        if arm is None or not arm.smplpix.avatar_path:
+            cls.poll_message_set("Select a body with a trained avatar (Avatar > Train Avatar)")
+            return False
+        return True
+
+    def steps(self, context):
+        image = yield from render_steps(context, body_armature(context).name)
+        self.report({"INFO"}, f"Rendered the avatar into image sequence '{image}'")
+
+
+CLASSES = (SMPLPIX_OT_train_avatar, SMPLPIX_OT_render_avatar)

@@ -1,0 +1,66 @@
+"""Estimate operator: a video becomes an animated body with its camera and video plate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ..preferences import get_prefs
+from .base import JobOperator, JobStep, UserError
+from .body import body_params, model_poll, select_only, tag_built
+from .targets import existing_path, model_dir_param
+
+
+def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: int = 1, prefix: str = ""):
+    """Job steps: estimate the motion of ``video``, (build the rig if needed) and build the animated body with its
+    camera and video plate. Returns the :class:`~blender_addon.builders.scene.BuildResult`."""
+    from ..builders.scene import build_motion
+
+    s = context.scene.smplpix
+    video = existing_path(video, "video")
+    prefs = get_prefs(context)
+    params = model_dir_param(prefs, {"input": video, "model": s.model, "start": start, "stride": stride}, s.model)
+    if end:
+        params["end"] = end
+    result = yield JobStep("estimate", params, f"{prefix}Estimate {Path(video).name}")
+    motion = result.files.get("motion")
+    if not motion:
+        raise UserError("the estimate job returned no motion file; see the backend log")
+    rig = result.files.get("rig")
+    if rig is None:
+        from ..core.readers import read_motion
+
+        m = read_motion(motion)
+        rig_result = yield JobStep("build_body", body_params(m.model, m.gender, prefs), f"{prefix}Body for the video")
+        rig = rig_result.files["rig"]
+    built = build_motion(rig, motion, name=Path(video).stem, video=video)
+    tag_built(built, rig, s.model, motion_path=motion, video_path=video)
+    select_only(built.armature)
+    return built
+
+
+class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
+    """Estimate the person's body and motion from the video and build it as an animated body with its camera"""
+
+    bl_idname = "smplpix.estimate_video"
+    bl_label = "Estimate from Video"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
+                                       description="Video file (empty: the one set in the Estimate panel)")
+    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
+    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
+    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
+
+    @classmethod
+    def poll(cls, context):
+        return model_poll(cls, context, ("estimate",))
+
+    def steps(self, context):
+        video = self.filepath or context.scene.smplpix.video_path
+        built = yield from estimate_steps(context, video, self.start, self.end, self.stride)
+        self.report({"INFO"}, f"Estimated {built.frame_end - built.frame_start + 1} frames from {Path(video).name}")
+
+
+CLASSES = (SMPLPIX_OT_estimate_video,)
