@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import pickle
 import time
 from pathlib import Path
 from typing import Callable
@@ -43,12 +44,28 @@ def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig
     return path
 
 
+def read_checkpoint(path: str | Path, device="cpu") -> dict:
+    """The raw checkpoint dict, loaded with ``weights_only=True`` (tensors and plain data only: a crafted file cannot
+    run code); a file that needs anything else raises ValueError naming it."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError, TypeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable SMPLpix avatar checkpoint ({reason}); it holds more than weights "
+                         "and plain data, or it is damaged. Use a checkpoint written by `python -m backend avatar "
+                         "train` (or Train Avatar) from a source you trust.") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not an SMPLpix avatar checkpoint (it holds a {type(state).__name__}).")
+    return state
+
+
 def load_checkpoint(path: str | Path, device="cpu") -> tuple[AvatarUNet, dict]:
     """The trained network (eval mode) and the raw checkpoint dict."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no avatar checkpoint; train one with `python -m backend avatar train`.")
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = read_checkpoint(path, device)
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: avatar checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}.")
     model = AvatarUNet(UNetConfig(**state["unet_config"])).to(device)
@@ -175,7 +192,7 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     step, history = 0, []
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        state = read_checkpoint(ckpt_path, dev)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, history = int(state["step"]), list(state.get("history", []))

@@ -1,5 +1,12 @@
 """Reading SMPL-family model files (.npz / .pkl, with or without chumpy objects) into plain numpy dicts, with
-every loader failure turned into a :class:`blender_addon.core.model_registry.ModelFileError` that names the file and the fix."""
+every loader failure turned into a :class:`blender_addon.core.model_registry.ModelFileError` that names the file and the fix.
+
+No file runs code: ``.pkl`` files and object members of ``.npz`` files go through the allow-list unpickler of
+:mod:`blender_addon.core.safe_pickle`, which here also admits scipy's sparse matrices and stand-ins for chumpy's
+classes, nothing else. The arrays are then handed to ``smplx.lbs`` (``smplx``'s own constructors unpickle with plain
+pickle and are never called on user files). :func:`read_extra_file` reads the side files (FLAME's
+``flame_static_embedding.pkl``, ``landmark_embedding.npy``) the same way.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from blender_addon.core import safe_pickle
 from blender_addon.core.model_registry import ModelFileError, how_to_get
 
 # Keys each model needs, and the shapes they must have: V vertices, J joints, F faces; -1 = any.
@@ -38,11 +46,43 @@ class _ChumpyStub:
             self.__dict__["_state"] = state
 
 
-class _ModelUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if module.startswith("chumpy"):
-            return _ChumpyStub
-        return super().find_class(module, name)
+_SPARSE = frozenset({"csc_matrix", "csr_matrix", "coo_matrix", "bsr_matrix", "dia_matrix", "lil_matrix", "dok_matrix"})
+
+
+def _resolve_model_global(module: str, name: str):
+    """chumpy classes -> a stub; scipy sparse matrix classes (any of their module spellings) -> the class."""
+    if module == "chumpy" or module.startswith("chumpy."):
+        return _ChumpyStub
+    if (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and name in _SPARSE:
+        return getattr(scipy.sparse, name)
+    return None
+
+
+def load_model_pickle(path: Path) -> object:
+    """Unpickle an SMPL-family ``.pkl`` with the model allow-list (numpy, scipy sparse, chumpy stubs)."""
+    return safe_pickle.load_pickle(path, resolve=_resolve_model_global)
+
+
+def read_extra_file(path: Path, model: str) -> dict:
+    """A model's side file (``.pkl`` pickle, ``.npy`` holding a dict, or ``.npz``) as a dict, read with the model
+    allow-list; raises ModelFileError naming the file."""
+    path = Path(path)
+    try:
+        if path.suffix == ".pkl":
+            data = load_model_pickle(path)
+        elif path.suffix == ".npy":
+            data = safe_pickle.load_npy(path, resolve=_resolve_model_global)
+            data = data.item() if data.dtype.hasobject and data.shape == () else data
+        else:
+            data = safe_pickle.load_npz(path, resolve=_resolve_model_global)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a dict, found {type(data).__name__}")
+        return {k: _plain(v) for k, v in data.items()}
+    except (EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, KeyError, TypeError,
+            AttributeError, ImportError, IndexError) as exc:
+        raise ModelFileError(f"{path}: cannot read this {model.upper()} file ({type(exc).__name__}: {exc}); it is "
+                             f"damaged or not what the {model.upper()} release ships. Download it again. "
+                             + how_to_get(model)) from exc
 
 
 def _plain(value):
@@ -62,11 +102,9 @@ def read_model_file(path: Path, model: str) -> dict:
         raise ModelFileError(f"{path}: no such file. {how_to_get(model)}")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=True, encoding="latin1") as npz:
-                data = {k: npz[k] for k in npz.files}
+            data = safe_pickle.load_npz(path, resolve=_resolve_model_global)
         elif path.suffix == ".pkl":
-            with open(path, "rb") as fh:
-                data = _ModelUnpickler(fh, encoding="latin1").load()
+            data = load_model_pickle(path)
             if not isinstance(data, dict):
                 raise ValueError(f"expected a dict, found {type(data).__name__}")
         else:

@@ -17,33 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import safe_pickle
 from ..motion import Motion, MotionError
 from .joint_names import SMPLX_JOINTS
-
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"), ("collections", "OrderedDict"),
-    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
-    ("builtins", "frozenset"), ("builtins", "float"), ("builtins", "int"), ("builtins", "str"),
-    ("builtins", "bytes"), ("builtins", "bool"), ("builtins", "complex"), ("_codecs", "encode"),
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
-        return super().find_class(module, name)
 
 
 def load_restricted_pickle(path: str | Path) -> object:
     """Unpickle ``path`` allowing only numpy arrays/scalars and builtin containers; MotionError otherwise."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            return _NumpyOnlyUnpickler(fh, encoding="latin1").load()
+        return safe_pickle.load_pickle(path)
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError) as exc:
         raise MotionError(f"{path}: not a plain SMPLify-X result pickle ({exc}); only numpy arrays and builtin "
                           "containers are accepted.") from exc
