@@ -141,15 +141,17 @@ class BackendClient:
         self.send(P.Shutdown())
 
     def close(self) -> None:
-        if self._closed.is_set():
-            return
+        """Close the socket (also after the backend ended the stream, when ``_closed`` is already set) and wait
+        for the reader thread; idempotent."""
         self._closed.set()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self._reader.join(2.0)
+        if self.sock.fileno() != -1:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        if self._reader is not threading.current_thread():
+            self._reader.join(2.0)
 
     # -- blocking helpers (headless mode, scripts, tests) ------------------------------------------------------
     def next_message(self, timeout: float = 0.1) -> P.Message | None:
