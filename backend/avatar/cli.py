@@ -95,7 +95,9 @@ def _train(args) -> int:
             log.error("no dataset at %s: pass --video and --motion to build one", ds)
             return 2
         spec = RasterSpec(normals=not args.no_normals, depth=args.depth_channel)
-        keypoints = args.keypoints or Path.home() / ".cache" / "smplpix-studio" / "detections"
+        from backend.runtime import detections_cache
+
+        keypoints = args.keypoints or detections_cache()
         keypoints = None if str(keypoints).lower() == "none" else keypoints
         build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model, model_dir=args.model_dir,
                       spec=spec, crop_mode=args.crop, mask_source=args.mask_source, max_frames=args.max_frames,

@@ -1,35 +1,21 @@
-"""Server job kinds ``train_avatar`` and ``render_avatar``.
-
-train_avatar params (JSON):
-    video: str             video file or image folder (needed unless ``dataset`` is given)
-    motion: str            motion .npz with per-frame camera, fitted to the video
-    dataset: str | null    an existing dataset folder to train on instead
-    size: int              square training resolution (default 128)
-    mask_source: str       "auto" | "keypoints" | "mediapipe" | "raster"
-    keypoints: str | null  perception cache (keypoints_*.npz or its folder) holding person masks
-    model_dir: str | null  SMPL-family model folder
-    resume_from: str|null  a run folder whose checkpoint.pt to continue
-    export_onnx: bool      also write avatar.onnx (default true)
-    any TrainConfig field (steps, batch, lr, base, depth, ...)
-Result files: checkpoint, eval_json, eval_png, onnx (if exported), dataset.
-
-render_avatar params: checkpoint (str), motion (str), onnx (str|null), betas (list|null), camera ("track"|"motion"),
-background ([r, g, b] in [0, 1]), alpha ("predicted"|"raster"), model_dir. Result files: ``frames`` (the folder of
-RGBA PNGs ``%05d.png``).
+"""Server job kinds ``train_avatar`` (:class:`~blender_addon.core.jobs.avatar.TrainAvatarParams`) and
+``render_avatar`` (:class:`~blender_addon.core.jobs.avatar.RenderAvatarParams`); their result roles are the
+``ROLE_*`` constants of :mod:`blender_addon.core.jobs.avatar`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 from backend.avatar.config import TrainConfig
 from backend.jobs.registry import JobContext, JobError, register_job
+from blender_addon.core.jobs.avatar import (ROLE_CHECKPOINT, ROLE_DATASET, ROLE_EVAL_JSON, ROLE_EVAL_PNG, ROLE_FRAMES,
+                                            ROLE_ONNX, RenderAvatarParams, TrainAvatarParams)
 
 
-def _path(params: dict, key: str, kind: str, required: bool = True) -> Path | None:
-    value = params.get(key)
+def _path(params, key: str, kind: str, required: bool = True) -> Path | None:
+    value = getattr(params, key)
     if not value:
         if required:
             raise JobError(f"{kind}: parameter {key!r} is required")
@@ -40,20 +26,15 @@ def _path(params: dict, key: str, kind: str, required: bool = True) -> Path | No
     return path
 
 
-def train_avatar(params: dict, ctx: JobContext) -> dict:
+def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
     from backend.avatar.dataset import build_dataset
     from backend.avatar.evaluate import evaluate
     from backend.avatar.infer import export_onnx
     from backend.avatar.train import train
 
-    kind = "train_avatar"
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    try:
-        cfg = TrainConfig(**{k: type(fields[k].default)(v) for k, v in params.items() if k in fields})
-    except (TypeError, ValueError) as exc:
-        raise JobError(f"{kind}: bad training parameter ({exc})") from exc
-    if cfg.steps < 1 or cfg.batch < 1:
-        raise JobError(f"{kind}: steps and batch must be positive")
+    params = TrainAvatarParams.from_params(params)
+    kind = params.KIND
+    cfg = TrainConfig(**params.train_config())
     run = Path(ctx.job_dir)
     resume = _path(params, "resume_from", kind, required=False)
     if resume is not None and (resume / "checkpoint.pt").is_file() and resume != run:
@@ -64,52 +45,45 @@ def train_avatar(params: dict, ctx: JobContext) -> dict:
         if not (dataset / "data.npz").is_file():
             video = _path(params, "video", kind)
             motion = _path(params, "motion", kind)
-            size = int(params.get("size", 128))
-            if size % 16 or size < 32:
-                raise JobError(f"{kind}: size {size} must be a multiple of 16, at least 32")
             try:
-                build_dataset(video, motion, dataset, size=size, model_dir=params.get("model_dir"),
-                              mask_source=params.get("mask_source", "auto"), keypoints=params.get("keypoints"),
+                build_dataset(video, motion, dataset, size=params.size, model_dir=params.model_dir,
+                              mask_source=params.mask_source, keypoints=params.keypoints,
                               progress=lambda d, t: ctx.progress("dataset", d, t, f"rasterized {d}/{t} frames"))
             except (ValueError, FileNotFoundError) as exc:
                 raise JobError(f"{kind}: {exc}") from exc
-    ckpt = train(dataset, run, cfg, device=ctx.device, resume=True,
-                 progress=lambda s, d, t, m: ctx.progress(s, d, t, m), check_cancelled=ctx.check_cancelled)
+    try:
+        ckpt = train(dataset, run, cfg, device=ctx.device, resume=True, progress=ctx.progress,
+                     check_cancelled=ctx.token.check)
+    except (ValueError, FileNotFoundError) as exc:  # e.g. an unreadable checkpoint to resume from
+        raise JobError(f"{kind}: {exc}") from exc
     ctx.progress("evaluate", 0, 1, "held-out evaluation")
     report = evaluate(ckpt, dataset, run, "test", device=ctx.device)
-    files = {"checkpoint": str(ckpt), "eval_json": report["json"], "eval_png": report["png"],
-             "dataset": str(dataset)}
-    if params.get("export_onnx", True):
-        files["onnx"] = str(export_onnx(ckpt, run / "avatar.onnx"))
+    files = {ROLE_CHECKPOINT: str(ckpt), ROLE_EVAL_JSON: report["json"], ROLE_EVAL_PNG: report["png"],
+             ROLE_DATASET: str(dataset)}
+    if params.export_onnx:
+        files[ROLE_ONNX] = str(export_onnx(ckpt, run / "avatar.onnx"))
     return files
 
 
-def render_avatar(params: dict, ctx: JobContext) -> dict:
+def render_avatar(params: RenderAvatarParams, ctx: JobContext) -> dict:
     import numpy as np
 
     from backend.avatar.infer import render_motion
 
-    kind = "render_avatar"
+    params = RenderAvatarParams.from_params(params)
+    kind = params.KIND
     ckpt = _path(params, "checkpoint", kind)
     motion = _path(params, "motion", kind)
     onnx = _path(params, "onnx", kind, required=False)
-    betas = params.get("betas")
-    camera = params.get("camera", "track")
-    if camera not in ("track", "motion"):
-        raise JobError(f"{kind}: camera {camera!r}; use 'track' or 'motion'")
-    bg = params.get("background", [0.0, 0.0, 0.0])
-    if not (isinstance(bg, list) and len(bg) == 3):
-        raise JobError(f"{kind}: background must be [r, g, b] in [0, 1]")
+    betas = None if params.betas is None else np.asarray(params.betas, np.float32)
     out = Path(ctx.job_dir) / "frames"
     try:
-        render_motion(ckpt, motion, out, onnx=onnx, betas=None if betas is None else np.asarray(betas, np.float32),
-                      camera=camera, background=tuple(float(v) for v in bg), alpha=params.get("alpha", "predicted"),
-                      device=ctx.device, model_dir=params.get("model_dir"),
-                      progress=lambda s, d, t, m: ctx.progress(s, d, t, m))
+        render_motion(ckpt, motion, out, onnx=onnx, betas=betas, camera=params.camera, background=params.background,
+                      alpha=params.alpha, device=ctx.device, model_dir=params.model_dir, progress=ctx.progress)
     except (ValueError, FileNotFoundError) as exc:
         raise JobError(f"{kind}: {exc}") from exc
-    return {"frames": str(out)}
+    return {ROLE_FRAMES: str(out)}
 
 
-register_job("train_avatar", train_avatar)
-register_job("render_avatar", render_avatar)
+register_job(TrainAvatarParams.KIND, train_avatar)
+register_job(RenderAvatarParams.KIND, render_avatar)

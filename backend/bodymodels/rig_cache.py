@@ -29,7 +29,9 @@ def _source_digest() -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SMPLPIX_CACHE_DIR") or Path.home() / ".cache" / "smplpix-studio")
+    from backend.runtime import cache_root
+
+    return cache_root()
 
 
 def anny_rig_path(phenotype: dict[str, float] | None = None) -> Path:

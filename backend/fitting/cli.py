@@ -64,31 +64,34 @@ def add_commands(subparsers) -> None:
     p.add_argument("--follow-fast-motion", action="store_true",
                    help="relax smoothing where the fit misses confident detections (flips, landings)")
     p.add_argument("--cache-dir", default=None,
-                   help="detections cache (default ~/.cache/smplpix-studio/detections; 'none' to disable)")
+                   help="detections cache (default $SMPLPIX_CACHE_DIR/detections, else "
+                   "~/.cache/smplpix-studio/detections, shared with the server; 'none' to disable)")
     p.add_argument("--keypoints", default=None, help="also write the detections (.npz) here")
     p.add_argument("--metrics", default=None, help="write fit metrics and timings (.json) here")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
+    from backend.runtime import check_writable
+    from blender_addon.core.jobs import ParamError
+    from blender_addon.core.jobs.estimate import EstimateParams
 
-    from backend.fitting.estimate import EstimateRequest, estimate
-    from backend.fitting.fit import FitSettings
-    from backend.perception.frames import FrameRange, FrameSourceError
+    try:  # the same contract the server's estimate job validates
+        params = EstimateParams(input=args.input, model=args.model, model_dir=args.model_dir, start=args.start,
+                                end=args.end, stride=args.stride, focal=args.focal, iterations=args.iterations,
+                                hands=not args.no_hands, follow_fast_motion=args.follow_fast_motion,
+                                cache_dir=args.cache_dir)
+        params = EstimateParams.from_params(params.to_params())
+        for out in {Path(p).expanduser().parent for p in (args.output, args.keypoints, args.metrics) if p}:
+            check_writable(out, "output folder")  # before any detection: a read-only folder fails at once
+    except (ParamError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from backend.fitting.estimate import estimate, estimate_request
+    from backend.perception.frames import FrameSourceError
 
-    if args.cache_dir is None:
-        cache = Path.home() / ".cache" / "smplpix-studio" / "detections"
-    else:
-        cache = None if args.cache_dir.lower() == "none" else Path(args.cache_dir)
-    fit = FitSettings(focal=args.focal, fit_hands=not args.no_hands,
-                      iters_relax=60 if args.follow_fast_motion else 0)
-    if args.iterations is not None:
-        fit = dataclasses.replace(fit, iters_body=max(0, args.iterations))
-    req = EstimateRequest(input=Path(args.input), output=Path(args.output), model=args.model,
-                          model_dir=Path(args.model_dir) if args.model_dir else None,
-                          frames=FrameRange(args.start, args.end, args.stride), device=args.device, cache_dir=cache,
-                          fit=fit, keypoints_out=Path(args.keypoints) if args.keypoints else None)
+    req = estimate_request(params, Path(args.output), args.device,
+                           keypoints_out=Path(args.keypoints) if args.keypoints else None)
     bar = ProgressBar()
     try:
         result = estimate(req, progress=bar)

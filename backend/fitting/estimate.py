@@ -18,10 +18,11 @@ from backend.perception.detect import DetectSettings, detect_keypoints
 from backend.perception.frames import FrameRange
 from backend.perception.keypoints import Keypoints
 from backend.perception.postprocess import fix_left_right_swaps
+from backend.runtime import Progress, detections_cache
+from blender_addon.core.jobs.estimate import EstimateParams
 from blender_addon.core.motion import Camera, Motion
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int, str], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,18 @@ class EstimateRequest:
     detect: DetectSettings = DetectSettings()
     fit: FitSettings = FitSettings()
     keypoints_out: Path | None = None  # also write the detections here
+
+
+def estimate_request(p: EstimateParams, output: Path, device: str = "cpu",
+                     keypoints_out: Path | None = None) -> EstimateRequest:
+    """The request of one estimate from its job contract (shared by the server job and the CLI)."""
+    fit = FitSettings(focal=p.focal, fit_hands=p.hands, iters_relax=60 if p.follow_fast_motion else 0)
+    if p.iterations is not None:
+        fit = dataclasses.replace(fit, iters_body=p.iterations)
+    return EstimateRequest(input=Path(p.input).expanduser(), output=Path(output), model=p.model,
+                           model_dir=Path(p.model_dir) if p.model_dir else None,
+                           frames=FrameRange(p.start, p.end, p.stride), device=device,
+                           cache_dir=detections_cache(p.cache_dir), fit=fit, keypoints_out=keypoints_out)
 
 
 @dataclasses.dataclass(frozen=True)

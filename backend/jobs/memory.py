@@ -1,4 +1,5 @@
-"""``free_memory`` job: drop cached models and return GPU memory to the driver. Params: none.
+"""``free_memory`` job (:class:`~blender_addon.core.jobs.system.FreeMemoryParams`): drop cached models and return
+GPU memory to the driver.
 
 Capabilities that cache models register a release callback with :func:`on_free_memory`.
 """
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from backend.jobs.registry import JobContext, register_job
+from blender_addon.core.jobs.system import ROLE_REPORT, FreeMemoryParams
 
 log = logging.getLogger(__name__)
 _RELEASERS: list[Callable[[], None]] = []
@@ -23,7 +25,8 @@ def on_free_memory(fn: Callable[[], None]) -> Callable[[], None]:
     return fn
 
 
-def free_memory_job(params: dict, ctx: JobContext) -> dict:
+def free_memory_job(params: FreeMemoryParams, ctx: JobContext) -> dict:
+    FreeMemoryParams.from_params(params)
     ctx.progress("free_memory", 0, len(_RELEASERS) + 1, "dropping cached models")
     for i, fn in enumerate(list(_RELEASERS)):
         fn()
@@ -38,7 +41,7 @@ def free_memory_job(params: dict, ctx: JobContext) -> dict:
     out = ctx.job_dir / "memory.json"
     out.write_text(json.dumps(freed))
     log.info("freed memory: %s", freed)
-    return {"report": out}
+    return {ROLE_REPORT: out}
 
 
 register_job("free_memory", free_memory_job)

@@ -1,7 +1,9 @@
 """Job kinds the server can run, and the context a job function receives.
 
-A job function has the signature ``fn(params: dict, ctx: JobContext) -> dict[str, str | Path]``: it reads its
-JSON parameters, writes its outputs into ``ctx.job_dir``, reports progress with ``ctx.progress(...)``, calls
+A job function has the signature ``fn(params, ctx: JobContext) -> dict[str, str | Path]``. ``params`` is the
+validated contract object (``blender_addon.core.jobs``: ``contract(kind).from_params(json)``, checked once by the
+server before the job is queued) for kinds that have a contract, else the JSON dict; a function may start with
+``P = XParams.from_params(params)`` either way (an object of that class is returned unchanged). It writes its outputs into ``ctx.job_dir``, reports progress with ``ctx.progress(...)``, calls
 ``ctx.check_cancelled()`` between steps (batches), and returns ``{role: path}`` of the files it wrote. A problem the
 user can fix is raised as :class:`JobError` with a message that says how.
 
@@ -19,6 +21,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from backend.runtime import CancelToken, Cancelled
+from blender_addon.core.jobs import JobParams, ParamError, contract
+
 log = logging.getLogger(__name__)
 
 # module -> job kinds it registers on import
@@ -35,7 +40,7 @@ class JobError(Exception):
     """A job failed for a reason the user can fix; the message says what and how."""
 
 
-class JobCancelled(Exception):
+class JobCancelled(Cancelled):
     """Raised by :meth:`JobContext.check_cancelled` once the job's owner asked to cancel it."""
 
 
@@ -62,8 +67,24 @@ class JobContext:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    @property
+    def token(self) -> CancelToken:
+        """This job's cancellation token (``token()`` / ``token.check()``) for the steps the job calls."""
+        return CancelToken(self._cancel, JobCancelled)
 
-JobFn = Callable[[dict, JobContext], dict]
+
+JobFn = Callable[[JobParams | dict, JobContext], dict]
+
+
+def validate_params(kind: str, params: object) -> JobParams | dict:
+    """The typed parameters of a ``kind`` job (its contract's ``from_params``), or the dict itself for a kind without
+    a contract; raises :class:`ParamError` naming the parameter."""
+    cls = contract(kind)
+    if cls is not None:
+        return cls.from_params(params)
+    if not isinstance(params, dict):
+        raise ParamError(f"{kind}: parameters must be an object, got {type(params).__name__}")
+    return dict(params)
 _JOBS: dict[str, JobFn] = {}
 _LOCK = threading.Lock()
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backend.perception.frames import FrameRange, FrameSource
+from backend.perception.frames import FrameRange, FrameSource, FrameSourceError
+from backend.runtime import Cancelled
 from backend.perception.keypoints import Keypoints, empty_keypoints
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,8 @@ class DetectSettings:
     mode: str = "holistic"  # "holistic" (whole body), "hands" or "face" (close-ups without a visible body)
 
 
-class DetectionCancelled(RuntimeError):
-    pass
+class DetectionCancelled(Cancelled):
+    """Detection stopped at the owner's request (a :class:`backend.runtime.Cancelled`)."""
 
 
 def _landmarks(lms, n: int) -> np.ndarray:
@@ -307,7 +308,7 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
     mh = int(round(info.height * mw / info.width)) if mw else 0
     arr = empty_keypoints(len(indices), info.fps, (info.width, info.height), (mw, mh))
     tracker = HolisticTracker(settings) if settings.mode == "holistic" else CloseUpDetector(settings)
-    n = 0
+    n = -1
     try:
         for n, (index, bgr) in enumerate(source.frames(frame_range)):
             if cancelled is not None and cancelled():
@@ -321,6 +322,11 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
     finally:
         tracker.close()
     count = n + 1
+    if count == 0:
+        raise FrameSourceError(f"{path}: could not decode any frame of the selected range (the file reports "
+                               f"{info.num_frames} frames); it is truncated or damaged, or its codec is not supported. "
+                               "Re-encode it (e.g. ffmpeg -i in.mov -c:v libx264 out.mp4) or extract the frames "
+                               "into a folder of images.")
     if count < len(indices):  # the container reported more frames than it holds
         arr = {k: v[:count] for k, v in arr.items()}
     kp = Keypoints(fps=info.fps, image_size=(info.width, info.height), source=str(path),

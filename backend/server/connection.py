@@ -13,8 +13,9 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from backend.jobs.registry import get_job, registered_kinds
+from backend.jobs.registry import get_job, registered_kinds, validate_params
 from backend.server.worker import Job
+from blender_addon.core.jobs import ParamError
 from blender_addon.ipc import protocol as P
 
 if TYPE_CHECKING:
@@ -140,7 +141,13 @@ class Connection:
             self.send(P.Error(msg.job_id, P.ERR_UNKNOWN_KIND, f"this backend has no {msg.kind!r} job (available: "
                                                                f"{kinds}); install that capability", ""))
             return
-        job = Job(msg.job_id, msg.kind, msg.params, self)
+        try:
+            params = validate_params(msg.kind, msg.params)
+        except ParamError as exc:  # checked once, here: the job is never queued
+            self.send(P.Error(msg.job_id, P.ERR_FAILED, f"bad parameters: {exc}"[:8000], ""))
+            log.info("connection %d: job %s (%s) refused: %s", self.id, msg.job_id, msg.kind, exc)
+            return
+        job = Job(msg.job_id, msg.kind, params, self.id, self.send)
         self.jobs[msg.job_id] = job
         ahead = self.server.worker.backlog()
         self.send(P.Progress(msg.job_id, "queued", 0, 0, f"queued ({ahead} ahead)" if ahead else "queued"))

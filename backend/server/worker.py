@@ -10,26 +10,31 @@ import logging
 import queue
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from backend.jobs.registry import JobCancelled, JobContext, JobError, get_job
+from backend.jobs.registry import JobContext, JobError, get_job
+from backend.runtime import Cancelled
+from blender_addon.core.jobs import JobParams, ParamError
 from blender_addon.ipc import protocol as P
-
-if TYPE_CHECKING:
-    from backend.server.connection import Connection
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(eq=False)
 class Job:
-    """A submitted job; mutable state is written by the worker thread only (``cancel`` by anyone)."""
+    """A submitted job; mutable state is written by the worker thread only (``cancel`` by anyone).
+
+    ``params``: the validated contract object (or the dict of a kind without a contract); ``owner``: who submitted
+    it (a connection id: names the job folder and the log lines); ``emit(message)``: delivers the job's progress and
+    its final Result/Error to whoever owns it (the worker never sees a connection); returns False if nobody listens.
+    """
 
     job_id: str
     kind: str
-    params: dict
-    owner: Connection
+    params: JobParams | dict
+    owner: int
+    emit: Callable[[P.Message], bool]
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     state: str = "queued"
     stage: str = "queued"
@@ -108,27 +113,26 @@ class Worker:
     def _execute(self, job: Job) -> None:
         fn = get_job(job.kind)
         job.state = "running"
-        log.info("job %s (%s) of connection %d started", job.job_id, job.kind, job.owner.id)
+        log.info("job %s (%s) of connection %d started", job.job_id, job.kind, job.owner)
 
         def report(stage: str, done: int, total: int, message: str) -> None:
             job.stage, job.done, job.total = stage, done, total
-            job.owner.send(P.Progress(job.job_id, stage, done, total, message[:2000]))
+            job.emit(P.Progress(job.job_id, stage, done, total, message[:2000]))
 
         try:
             if fn is None:
                 raise JobError(f"job kind {job.kind!r} is no longer registered")
-            job_dir = self.job_root / f"c{job.owner.id}-{job.job_id}"
-            job_dir.mkdir(parents=True, exist_ok=True)
+            job_dir = self._job_dir(job)
             ctx = JobContext(job.job_id, job_dir, self.device, report, job.cancel)
             ctx.check_cancelled()
-            files = fn(dict(job.params), ctx)
+            files = fn(job.params if isinstance(job.params, JobParams) else dict(job.params), ctx)
             out = {str(role): str(Path(path).resolve()) for role, path in (files or {}).items()}
             missing = [p for p in out.values() if not Path(p).exists()]
             if missing:
                 raise RuntimeError(f"job {job.kind} returned files that do not exist: {missing}")
-        except JobCancelled:
+        except Cancelled:  # the job's token (JobCancelled) or a step's own Cancelled subclass
             self._finish(job, "cancelled", P.Error(job.job_id, P.ERR_CANCELLED, f"{job.kind} cancelled", ""))
-        except JobError as exc:
+        except (JobError, ParamError) as exc:
             self._finish(job, "failed", P.Error(job.job_id, P.ERR_FAILED, str(exc)[:8000], traceback.format_exc()))
         except Exception as exc:  # an unexpected bug: keep the server alive, give the user the traceback
             log.exception("job %s (%s) crashed", job.job_id, job.kind)
@@ -141,4 +145,17 @@ class Worker:
     def _finish(self, job: Job, state: str, msg: P.Message) -> None:
         job.state = state
         log.info("job %s (%s) %s", job.job_id, job.kind, state)
-        job.owner.send(msg)
+        job.emit(msg)
+
+    def _job_dir(self, job: Job) -> Path:
+        """``<job root>/c<owner>-<job id>``, created; a job root that cannot be written is a JobError saying so."""
+        job_dir = self.job_root / f"c{job.owner}-{job.job_id}"
+        try:
+            job_dir.mkdir(parents=True, exist_ok=True)
+            probe = job_dir / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise JobError(f"cannot write the job folder {job_dir} ({exc.strerror or exc}); start the backend with "
+                           "a writable --job-root (the add-on's preferences: job folder)") from exc
+        return job_dir

@@ -33,9 +33,9 @@ def test_server_build_body_writes_loadable_rigspec(backend):
 
 
 def test_server_build_body_bad_params_are_user_errors(backend, tmp_path):
-    for params, needle in [({"model": "nope"}, "unknown model"),
+    for params, needle in [({"model": "nope"}, "is not one of"),
                            ({"model": "anny", "gender": "x"}, "gender"),
-                           ({"model": "anny", "betas": ["a"]}, "finite numbers"),
+                           ({"model": "anny", "betas": ["a"]}, "expected a finite number"),
                            ({"model": "anny", "phenotype": {"zzz": 0.1}}, "zzz"),
                            ({"model": "smplx", "model_dir": str(tmp_path)}, "SMPLX_NEUTRAL"),
                            ({"model": "smplx", "model_dir": str(tmp_path / "missing")}, "does not exist")]:

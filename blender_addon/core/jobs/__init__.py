@@ -16,19 +16,27 @@ class, so a parameter is named, typed, defaulted and checked in one place::
 :meth:`JobParams.from_params` accepts JSON values only of the annotated type: ``bool`` fields take ``true``/``false``
 (never ``"false"`` or ``1``), ``int`` fields take integers (not booleans), ``float`` fields take finite numbers,
 ``str`` fields take strings; ``X | None`` also takes ``null``; ``tuple[T, ...]`` takes a list of ``T``; ``Literal``
-takes one of its values. Unknown or missing fields raise :class:`ParamError`, whose message names the field and
+takes one of its values; ``dict[str, T]`` takes an object whose values are ``T``. Unknown or missing fields raise :class:`ParamError`, whose message names the field and
 says what is expected. Range checks beyond types go in a subclass's :meth:`JobParams.check`.
+
+Each area keeps its contracts in its own module here (``body.py``, ``estimate.py``, ``avatar.py``, ``system.py``,
+...), with its result roles as ``ROLE_*`` constants; :func:`load_contracts` imports them all. The server validates
+``contract(kind).from_params(params)`` once, before queueing, and hands the job function the validated object;
+``from_params`` returns an object that is already of its class unchanged, so a job function may start with
+``P = XParams.from_params(params)`` whatever it is given.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import pkgutil
 import types
 import typing
 from typing import Any, ClassVar, Literal
 
-__all__ = ["JobParams", "ParamError", "contract", "contracts", "job_contract", "require"]
+__all__ = ["JobParams", "ParamError", "contract", "contracts", "job_contract", "load_contracts", "require"]
 
 
 class ParamError(ValueError):
@@ -47,7 +55,10 @@ class JobParams:
 
     @classmethod
     def from_params(cls, params: object) -> JobParams:
-        """A JSON object (dict) -> validated parameters; raises :class:`ParamError`."""
+        """A JSON object (dict) -> validated parameters (an instance of ``cls`` is returned as it is); raises
+        :class:`ParamError`."""
+        if isinstance(params, cls):
+            return params
         if not isinstance(params, dict):
             raise ParamError(f"{cls.KIND}: parameters must be an object, got {type(params).__name__}")
         hints = typing.get_type_hints(cls)
@@ -93,6 +104,13 @@ def contracts() -> dict[str, type[JobParams]]:
     return dict(_CONTRACTS)
 
 
+def load_contracts() -> dict[str, type[JobParams]]:
+    """Import every contract module of this package (so :func:`contract` knows every kind); returns them by kind."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    return contracts()
+
+
 def require(ok: bool, message: str) -> None:
     """Raise :class:`ParamError` with ``message`` unless ``ok`` (for :meth:`JobParams.check`)."""
     if not ok:
@@ -122,6 +140,13 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise ParamError(f"{where}: expected a list, got {type(value).__name__}")
         item = args[0] if args else Any
         return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamError(f"{where}: expected an object, got {type(value).__name__}")
+        key_hint, item = args if args else (str, Any)
+        if key_hint is not str or not all(isinstance(k, str) for k in value):
+            raise ParamError(f"{where}: keys must be strings")
+        return {k: _coerce(v, item, f"{where}[{k!r}]") for k, v in value.items()}
     if hint is Any:
         return value
     if hint is bool:
@@ -146,4 +171,6 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
     return list(_jsonable(v) for v in value) if isinstance(value, tuple) else value
