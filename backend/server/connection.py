@@ -11,6 +11,7 @@ import hmac
 import logging
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from backend.jobs.registry import get_job, registered_kinds, validate_params
@@ -36,6 +37,7 @@ class Connection:
         self._send_lock = threading.Lock()
         self._closed = threading.Event()
         self.authenticated = False
+        self.accepted_at = time.monotonic()
 
     # -- sending ----------------------------------------------------------------------------------------------
     def send(self, msg: P.Message) -> bool:
@@ -92,8 +94,9 @@ class Connection:
             self.close("internal error", logging.ERROR)
 
     def _handshake(self) -> bool:
-        self.sock.settimeout(self.server.hello_timeout)
-        msg = P.read_message(self.sock)
+        """The hello must arrive whole within ``hello_timeout`` of the accept: one deadline for the whole frame,
+        so a client trickling a byte at a time cannot hold the connection."""
+        msg = P.read_message(self.sock, deadline=self.accepted_at + self.server.hello_timeout)
         if not isinstance(msg, P.Hello):
             self._reject(P.ERR_AUTH, f"the first message must be hello, got {msg.TYPE}")
             return False
@@ -106,6 +109,7 @@ class Connection:
             return False
         self.sock.settimeout(None)
         self.authenticated = True
+        self.server.authenticated(self)
         self.send(P.Welcome(P.PROTOCOL_VERSION, self.server.pid, self.server.worker.device_setting))
         log.info("connection %d authenticated", self.id)
         return True

@@ -29,6 +29,8 @@ from backend.server.worker import Worker
 from blender_addon.ipc import protocol as P
 
 log = logging.getLogger(__name__)
+LISTEN_BACKLOG = 512  # pending connects the kernel queues before accept (a burst must not refuse the add-on)
+MAX_UNAUTHENTICATED = 32  # connections still in their hello; beyond this the oldest is closed to admit a new one
 
 
 class Server:
@@ -47,6 +49,7 @@ class Server:
         self.worker = Worker(job_root, device)
         self._stopped = threading.Event()
         self._connections: set[Connection] = set()
+        self._unauthenticated: dict[Connection, None] = {}  # insertion order = accept order
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._listener: socket.socket | None = None
@@ -64,7 +67,7 @@ class Server:
             self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._listener.bind((self.host, self.port))
             self.port = self._listener.getsockname()[1]
-        self._listener.listen(16)
+        self._listener.listen(min(LISTEN_BACKLOG, socket.SOMAXCONN) if socket.SOMAXCONN > 0 else LISTEN_BACKLOG)
         self._listener.settimeout(0.5)
         self.worker.start()
         threading.Thread(target=self._accept_loop, name="smplpix-accept", daemon=True).start()
@@ -101,6 +104,16 @@ class Server:
     def forget(self, conn: Connection) -> None:
         with self._lock:
             self._connections.discard(conn)
+            self._unauthenticated.pop(conn, None)
+
+    def authenticated(self, conn: Connection) -> None:
+        with self._lock:
+            self._unauthenticated.pop(conn, None)
+
+    @property
+    def unauthenticated_count(self) -> int:
+        with self._lock:
+            return len(self._unauthenticated)
 
     @property
     def connection_count(self) -> int:
@@ -125,6 +138,11 @@ class Server:
             conn = Connection(next(self._ids), sock, self)
             with self._lock:
                 self._connections.add(conn)
+                self._unauthenticated[conn] = None
+                evict = next(iter(self._unauthenticated)) if len(self._unauthenticated) > MAX_UNAUTHENTICATED else None
+            if evict is not None:  # bounded threads and descriptors however many connect without a token
+                evict.close(f"more than {MAX_UNAUTHENTICATED} connections waiting to authenticate; closing the "
+                            "oldest", logging.WARNING)
             threading.Thread(target=conn.run, name=f"smplpix-conn-{conn.id}", daemon=True).start()
 
     def _watch_parent(self) -> None:

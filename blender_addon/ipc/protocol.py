@@ -19,6 +19,7 @@ import dataclasses
 import json
 import socket
 import struct
+import time
 from typing import ClassVar
 
 PROTOCOL_VERSION = 1
@@ -252,9 +253,14 @@ class ConnectionClosed(ConnectionError):
         self.truncated = truncated
 
 
-def _recv_exact(sock: socket.socket, n: int, what: str) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, what: str, deadline: float | None = None) -> bytes:
     buf = bytearray()
     while len(buf) < n:
+        if deadline is not None:  # one deadline for the whole frame, not a timeout per read
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"the {what} did not arrive in time ({len(buf)}/{n} bytes)")
+            sock.settimeout(remaining)
         chunk = sock.recv(min(n - len(buf), 1 << 16))
         if not chunk:
             if buf or what == "payload":
@@ -265,11 +271,12 @@ def _recv_exact(sock: socket.socket, n: int, what: str) -> bytes:
     return bytes(buf)
 
 
-def read_message(sock: socket.socket) -> Message:
-    """Block until one whole frame arrives; raises ConnectionClosed at EOF and ProtocolError on a bad frame."""
-    (length,) = HEADER.unpack(_recv_exact(sock, HEADER.size, "header"))
+def read_message(sock: socket.socket, deadline: float | None = None) -> Message:
+    """Block until one whole frame arrives; raises ConnectionClosed at EOF and ProtocolError on a bad frame.
+    ``deadline`` (``time.monotonic()`` seconds): the whole frame must arrive by then, else TimeoutError."""
+    (length,) = HEADER.unpack(_recv_exact(sock, HEADER.size, "header", deadline))
     check_length(length)
-    return decode_payload(_recv_exact(sock, length, "payload") if length else b"")
+    return decode_payload(_recv_exact(sock, length, "payload", deadline) if length else b"")
 
 
 def send_message(sock: socket.socket, msg: Message) -> None:
