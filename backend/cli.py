@@ -21,11 +21,20 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# command -> the module that defines it, so running one command imports only its module (``bodymodel`` pulls in
+# torch at import; ``estimate`` must be able to refuse a read-only output folder before that).
+COMMAND_HOMES = {"bodymodel": "backend.bodymodels.cli", "serve": "backend.server.cli",
+                 "estimate": "backend.fitting.cli", "avatar": "backend.avatar.cli", "demo": "backend.demo.cli"}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a known command, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="python -m backend", description="SMPLpix Studio backend")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    command = next((a for a in (argv or []) if not a.startswith("-")), None)
+    modules = (COMMAND_HOMES[command],) if command in COMMAND_HOMES else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -37,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

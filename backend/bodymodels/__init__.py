@@ -14,8 +14,8 @@ import os
 import torch
 
 from backend.bodymodels.base import BodyModel, BodyOutput
+from blender_addon.core.jobs.body import MODELS as MODEL_NAMES  # one list of model names, in the contracts
 
-MODEL_NAMES = ("anny", "smplx", "smplh", "smpl", "flame", "mano")
 SMPL_FAMILY = ("smplx", "smplh", "smpl", "flame", "mano")
 
 
