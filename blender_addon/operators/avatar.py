@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bpy
 
+from ..core.jobs.avatar import ROLE_CHECKPOINT, ROLE_FRAMES, RenderAvatarParams, TrainAvatarParams
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, backend_poll
 from .targets import body_armature, existing_path, model_dir_param
@@ -15,14 +16,15 @@ def train_steps(context, name: str, prefix: str = ""):
     """Job steps: train the avatar of armature ``name`` from its video and motion; returns the checkpoint path."""
     arm = bpy.data.objects[name]
     s = context.scene.smplpix
-    params = model_dir_param(get_prefs(context), {
-        "video": existing_path(arm.smplpix.video_path, "video"),
-        "motion": existing_path(arm.smplpix.motion_path, "motion file"),
-        "steps": int(s.avatar_steps), "size": int(s.avatar_size)}, arm.smplpix.model)
-    result = yield JobStep("train_avatar", params, f"{prefix}Train avatar of {name}")
+    params = TrainAvatarParams(
+        video=existing_path(arm.smplpix.video_path, "video"),
+        motion=existing_path(arm.smplpix.motion_path, "motion file"), steps=int(s.avatar_steps),
+        size=int(s.avatar_size), model_dir=model_dir_param(get_prefs(context), {}, arm.smplpix.model).get("model_dir"),
+    ).to_params()
+    result = yield JobStep(TrainAvatarParams.KIND, params, f"{prefix}Train avatar of {name}")
     arm = bpy.data.objects[name]
-    arm.smplpix.avatar_path = result.files["checkpoint"]
-    return result.files["checkpoint"]
+    arm.smplpix.avatar_path = result.files[ROLE_CHECKPOINT]
+    return result.files[ROLE_CHECKPOINT]
 
 
 def render_steps(context, name: str, prefix: str = ""):
@@ -35,13 +37,13 @@ def render_steps(context, name: str, prefix: str = ""):
 
     arm = bpy.data.objects[name]
     motion = export_motion(arm, Path(tempfile.mkdtemp(prefix="smplpix-motion-")) / f"{name}.npz")
-    params = model_dir_param(get_prefs(context), {
-        "checkpoint": existing_path(arm.smplpix.avatar_path, "avatar checkpoint"), "motion": str(motion)},
-        arm.smplpix.model)
-    result = yield JobStep("render_avatar", params, f"{prefix}Render avatar of {name}")
+    params = RenderAvatarParams(
+        checkpoint=existing_path(arm.smplpix.avatar_path, "avatar checkpoint"), motion=str(motion),
+        model_dir=model_dir_param(get_prefs(context), {}, arm.smplpix.model).get("model_dir")).to_params()
+    result = yield JobStep(RenderAvatarParams.KIND, params, f"{prefix}Render avatar of {name}")
     camera = next((ob.name for ob in bpy.data.objects if ob.type == "CAMERA" and ob.smplpix.role == "CAMERA"
                    and ob.smplpix.video_path == bpy.data.objects[name].smplpix.video_path), None)
-    return load_preview(result.files["frames"], frame_start=context.scene.frame_start, camera=camera,
+    return load_preview(result.files[ROLE_FRAMES], frame_start=context.scene.frame_start, camera=camera,
                         name=f"{name}Avatar")
 
 

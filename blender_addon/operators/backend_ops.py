@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from ..core.jobs.system import FreeMemoryParams
 from ..ipc.client import BackendError
 from ..preferences import backend_python, get_prefs
 from .base import JobOperator, JobStep, backend_poll, ensure_jobs_timer, sync_jobs_ui
@@ -65,7 +66,7 @@ class SMPLPIX_OT_free_memory(JobOperator, bpy.types.Operator):
         return backend_poll(cls, "free_memory")
 
     def steps(self, context):
-        yield JobStep("free_memory", {}, "Free memory")
+        yield JobStep(FreeMemoryParams.KIND, FreeMemoryParams().to_params(), "Free memory")
         self.report({"INFO"}, "Backend memory freed")
 
 

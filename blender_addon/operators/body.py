@@ -6,20 +6,19 @@ from pathlib import Path
 
 import bpy
 
+from ..core.jobs.body import ROLE_RIG, BuildBodyParams
 from ..preferences import get_prefs, model_files_missing
 from .base import JobOperator, JobStep, UserError, backend_poll
 
 
 def body_params(model: str, gender: str, prefs, phenotype: dict | None = None, betas=None) -> dict:
-    """JSON params of a ``build_body`` job."""
-    params = {"model": model, "gender": gender}
-    if prefs.model_dir and model != "anny":
-        params["model_dir"] = bpy.path.abspath(prefs.model_dir)
-    if phenotype and model == "anny":
-        params["phenotype"] = {k: float(v) for k, v in phenotype.items()}
-    if betas is not None and len(betas):
-        params["betas"] = [float(b) for b in betas]
-    return params
+    """JSON params of a ``build_body`` job (its contract, :class:`~blender_addon.core.jobs.body.BuildBodyParams`)."""
+    return BuildBodyParams(
+        model=model, gender=gender,
+        model_dir=bpy.path.abspath(prefs.model_dir) if prefs.model_dir and model != "anny" else None,
+        betas=tuple(float(b) for b in betas) if betas is not None and len(betas) else (),
+        phenotype={k: float(v) for k, v in phenotype.items()} if phenotype and model == "anny" else None,
+    ).to_params()
 
 
 def tag_built(result, rig_path: str, model: str, motion_path: str = "", video_path: str = "") -> None:
@@ -73,8 +72,8 @@ class SMPLPIX_OT_add_body(JobOperator, bpy.types.Operator):
 
         s = context.scene.smplpix
         params = body_params(s.model, s.gender, get_prefs(context), phenotype=s.phenotype())
-        result = yield JobStep("build_body", params, f"Build {s.model} body")
-        rig = result.files["rig"]
+        result = yield JobStep(BuildBodyParams.KIND, params, f"Build {s.model} body")
+        rig = result.files[ROLE_RIG]
         built = build_body(rig, name=s.body_name or "Body")
         tag_built(built, rig, s.model)
         select_only(built.armature)
@@ -109,8 +108,8 @@ class SMPLPIX_OT_import_motion(JobOperator, bpy.types.Operator):
         if why:
             raise UserError(f"{Path(path).name}: {why}")
         params = body_params(motion.model, motion.gender, get_prefs(context), phenotype=phenotype)
-        result = yield JobStep("build_body", params, f"Body for {Path(path).name}")
-        rig = result.files["rig"]
+        result = yield JobStep(BuildBodyParams.KIND, params, f"Body for {Path(path).name}")
+        rig = result.files[ROLE_RIG]
         built = build_motion(rig, motion, name=self.name or Path(path).stem)
         tag_built(built, rig, motion.model, motion_path=path)
         select_only(built.armature)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import bpy
 
+from ..core.jobs.body import BuildBodyParams
+from ..core.jobs.estimate import ROLE_MOTION, ROLE_RIG, EstimateParams
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, UserError
 from .body import body_params, model_poll, select_only, tag_built
@@ -20,20 +22,20 @@ def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: in
     s = context.scene.smplpix
     video = existing_path(video, "video")
     prefs = get_prefs(context)
-    params = model_dir_param(prefs, {"input": video, "model": s.model, "start": start, "stride": stride}, s.model)
-    if end:
-        params["end"] = end
-    result = yield JobStep("estimate", params, f"{prefix}Estimate {Path(video).name}")
-    motion = result.files.get("motion")
+    params = EstimateParams(input=video, model=s.model, start=start, end=end or None, stride=stride,
+                            model_dir=model_dir_param(prefs, {}, s.model).get("model_dir")).to_params()
+    result = yield JobStep(EstimateParams.KIND, params, f"{prefix}Estimate {Path(video).name}")
+    motion = result.files.get(ROLE_MOTION)
     if not motion:
         raise UserError("the estimate job returned no motion file; see the backend log")
-    rig = result.files.get("rig")
-    if rig is None:
+    rig = result.files.get(ROLE_RIG)
+    if rig is None:  # an older backend: ask for the rig separately
         from ..core.readers import read_motion
 
         m = read_motion(motion)
-        rig_result = yield JobStep("build_body", body_params(m.model, m.gender, prefs), f"{prefix}Body for the video")
-        rig = rig_result.files["rig"]
+        rig_result = yield JobStep(BuildBodyParams.KIND, body_params(m.model, m.gender, prefs),
+                                   f"{prefix}Body for the video")
+        rig = rig_result.files[ROLE_RIG]
     built = build_motion(rig, motion, name=Path(video).stem, video=video)
     tag_built(built, rig, s.model, motion_path=motion, video_path=video)
     select_only(built.armature)

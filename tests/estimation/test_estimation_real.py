@@ -114,6 +114,10 @@ def test_estimate_job_writes_motion(jump_video, tmp_path):
                           "cache_dir": str(tmp_path / "cache")}, ctx)
     motion = Motion.load(files["motion"])
     assert motion.num_frames == 8 and motion.fps == pytest.approx(10.0)
+    from blender_addon.core.rigspec import RigSpec
+
+    rig = RigSpec.load(files["rig"])  # the rig comes with the motion: no second build_body round trip
+    assert rig.model == motion.model and list(rig.joint_names) == list(motion.joint_names)
     assert motion.camera is not None and motion.foot_contact.shape == (8, 2)
     assert json.loads(Path(files["metrics"]).read_text())["found_fraction"] >= 0.9
     stages = [e[0] for e in events]
