@@ -65,32 +65,18 @@ def split_time_blocks(num_frames: int, spec: SplitSpec = SplitSpec()) -> np.ndar
 
 
 def read_video_frames(path: str | Path, indices: np.ndarray) -> dict[int, np.ndarray]:
-    """RGB uint8 frames (H, W, 3) of a video file or an image folder, for the given 0-based indices."""
-    path = Path(path)
-    want = set(int(i) for i in indices)
-    out: dict[int, np.ndarray] = {}
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-        for i in sorted(want):
-            if i < len(files):
-                img = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
-                out[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        return out
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such video file or image folder.")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot open this video; convert it to H.264 .mp4 or an image folder.")
-    i, last = 0, max(want)
-    while i <= last:
-        ok, img = cap.read()
-        if not ok:
-            break
-        if i in want:
-            out[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        i += 1
-    cap.release()
-    return out
+    """RGB uint8 frames (H, W, 3) of a video file or an image folder, for the given 0-based source indices, read
+    with the one frame reader (:class:`backend.perception.frames.FrameSource`: the same frames, rotation and image
+    suffixes as detection saw). Indices past the end are left out."""
+    from backend.perception.frames import FrameRange, FrameSource
+
+    want = sorted(set(int(i) for i in indices))
+    if not want:
+        return {}
+    wanted = set(want)
+    source = FrameSource(path)  # FrameSourceError (a ValueError) names the file and the fix
+    return {i: cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            for i, bgr in source.frames(FrameRange(want[0], want[-1] + 1, 1)) if i in wanted}
 
 
 def crop_boxes(bbox: np.ndarray, image_size: tuple[int, int], mode: str = "per_frame", margin: float = 0.15,
