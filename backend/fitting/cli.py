@@ -92,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
     req = estimate_request(params, Path(args.output), args.device,
                            keypoints_out=Path(args.keypoints) if args.keypoints else None)
+    if req.cache_dir is not None:
+        try:
+            check_writable(req.cache_dir, "detections cache")
+        except OSError as exc:
+            print(f"error: {exc} (or pass --cache-dir / set $SMPLPIX_CACHE_DIR)", file=sys.stderr)
+            return 2
     bar = ProgressBar()
     try:
         result = estimate(req, progress=bar)

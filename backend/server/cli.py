@@ -40,7 +40,13 @@ def run_serve(args) -> int:
         return 2
     kinds = load_job_modules(test_jobs=os.environ.get("SMPLPIX_TEST_JOBS") == "1")
     log.info("job kinds: %s", ", ".join(kinds))
+    from backend.runtime import check_writable
+
     job_root = args.job_root or Path(tempfile.mkdtemp(prefix="smplpix-jobs-"))
-    job_root.mkdir(parents=True, exist_ok=True)
+    try:
+        check_writable(job_root, "job folder")
+    except OSError as exc:
+        log.error("%s (--job-root)", exc)
+        return 2
     return serve(token, job_root, host=args.host, port=args.port, unix_path=args.unix, device=args.device,
                  parent_pid=args.parent_pid, hello_timeout=args.hello_timeout)
