@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from backend.avatar.config import TrainConfig
 from backend.jobs.registry import JobContext, JobError, register_job
 from blender_addon.core.jobs.avatar import (ROLE_CHECKPOINT, ROLE_DATASET, ROLE_EVAL_JSON, ROLE_EVAL_PNG, ROLE_FRAMES,
                                             ROLE_ONNX, RenderAvatarParams, TrainAvatarParams)
@@ -34,7 +33,7 @@ def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
 
     params = TrainAvatarParams.from_params(params)
     kind = params.KIND
-    cfg = TrainConfig(**params.train_config())
+    cfg = params.train_config()
     run = Path(ctx.job_dir)
     resume = _path(params, "resume_from", kind, required=False)
     if resume is not None and (resume / "checkpoint.pt").is_file() and resume != run:

@@ -11,11 +11,7 @@ import pytest
 
 from blender_addon.ipc import protocol as P
 from blender_addon.ipc.client import BackendClient, BackendError
-
-
-def raw(backend) -> socket.socket:
-    sock = socket.create_connection(backend.address, timeout=10)
-    return sock
+from server_helpers import assert_still_serving, raw, wait_log
 
 
 def hello(sock, token) -> P.Message:
@@ -31,22 +27,6 @@ def read_until_closed(sock) -> list:
             out.append(P.read_message(sock))
         except P.ConnectionClosed:
             return out
-
-
-def wait_log(backend, needle, timeout=5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tail = backend.log_tail(400)
-        if needle in tail:
-            return tail
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not in the backend log:\n{backend.log_tail(20)}")
-
-
-def assert_still_serving(backend):
-    with backend.connect() as client:
-        job = client.submit("count", {"n": 2, "delay": 0})
-        assert isinstance(client.wait_for(job, timeout=30), P.Result)
 
 
 def test_server_wrong_token_is_refused_and_logged(backend):

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar, Literal
 
 from . import JobParams, job_contract, require
 
 __all__ = ["ROLE_CHECKPOINT", "ROLE_DATASET", "ROLE_EVAL_JSON", "ROLE_EVAL_PNG", "ROLE_FRAMES", "ROLE_ONNX",
-           "TRAIN_CONFIG_FIELDS", "RenderAvatarParams", "TrainAvatarParams"]
+           "RenderAvatarParams", "TrainAvatarParams", "TrainConfig"]
 
 ROLE_CHECKPOINT = "checkpoint"  # checkpoint.pt (weights + plain data; loads with torch weights_only=True)
 ROLE_EVAL_JSON = "eval_json"  # held-out metrics (.json)
@@ -17,31 +18,16 @@ ROLE_ONNX = "onnx"  # avatar.onnx (when exported)
 ROLE_DATASET = "dataset"  # the dataset folder trained on
 ROLE_FRAMES = "frames"  # folder of RGBA PNGs %05d.png
 
-# The fields of backend.avatar.config.TrainConfig, with its defaults (tests/server/test_server_contracts.py keeps
-# the two in step: a new TrainConfig field must be added here).
-TRAIN_CONFIG_FIELDS = ("steps", "batch", "lr", "base", "depth", "l1", "ssim", "mask", "vgg", "vgg_weights",
-                       "fg_weight", "bg_random", "shift", "scale", "amp", "seed", "eval_every", "ckpt_every",
-                       "log_every")
+# The training settings live here, in the bpy-free contract zone, so the job contract below takes exactly these
+# fields (``backend.avatar.config`` re-exports the class for the trainer and the CLI).
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """steps: optimiser steps in total (a resumed run continues up to this); batch: images per step; lr: Adam
+    learning rate (cosine decay to 5 %); l1/ssim/mask/vgg: loss weights (vgg needs ``vgg_weights``, a local file);
+    fg_weight: extra L1 weight inside the person mask; bg_random: probability of a random background colour
+    (otherwise black); shift/scale: random affine jitter (fraction of the image / relative zoom) applied to input
+    and target together; amp: mixed precision on CUDA; eval_every/ckpt_every: in steps."""
 
-
-@job_contract
-class TrainAvatarParams(JobParams):
-    """video + motion (a motion .npz with per-frame camera fitted to the video), or an existing ``dataset`` folder;
-    size: square training resolution (px, multiple of 16); mask_source; keypoints: perception cache holding person
-    masks; model_dir: SMPL-family model folder; resume_from: a run folder whose checkpoint.pt to continue;
-    export_onnx: also write avatar.onnx; the rest: TrainConfig (backend/avatar/config.py)."""
-
-    KIND: ClassVar[str] = "train_avatar"
-    RESULTS: ClassVar[tuple[str, ...]] = (ROLE_CHECKPOINT, ROLE_EVAL_JSON, ROLE_EVAL_PNG, ROLE_DATASET, ROLE_ONNX)
-    video: str | None = None
-    motion: str | None = None
-    dataset: str | None = None
-    size: int = 128
-    mask_source: Literal["auto", "keypoints", "mediapipe", "raster"] = "auto"
-    keypoints: str | None = None
-    model_dir: str | None = None
-    resume_from: str | None = None
-    export_onnx: bool = True
     steps: int = 2000
     batch: int = 8
     lr: float = 2e-3
@@ -62,6 +48,26 @@ class TrainAvatarParams(JobParams):
     ckpt_every: int = 250
     log_every: int = 25
 
+
+@job_contract
+class TrainAvatarParams(TrainConfig, JobParams):
+    """video + motion (a motion .npz with per-frame camera fitted to the video), or an existing ``dataset`` folder;
+    size: square training resolution (px, multiple of 16); mask_source; keypoints: perception cache holding person
+    masks; model_dir: SMPL-family model folder; resume_from: a run folder whose checkpoint.pt to continue;
+    export_onnx: also write avatar.onnx; and every :class:`TrainConfig` field."""
+
+    KIND: ClassVar[str] = "train_avatar"
+    RESULTS: ClassVar[tuple[str, ...]] = (ROLE_CHECKPOINT, ROLE_EVAL_JSON, ROLE_EVAL_PNG, ROLE_DATASET, ROLE_ONNX)
+    video: str | None = None
+    motion: str | None = None
+    dataset: str | None = None
+    size: int = 128
+    mask_source: Literal["auto", "keypoints", "mediapipe", "raster"] = "auto"
+    keypoints: str | None = None
+    model_dir: str | None = None
+    resume_from: str | None = None
+    export_onnx: bool = True
+
     def check(self) -> None:
         k = self.KIND
         require(bool(self.dataset) or (bool(self.video) and bool(self.motion)),
@@ -73,9 +79,9 @@ class TrainAvatarParams(JobParams):
         require(min(self.eval_every, self.ckpt_every, self.log_every) >= 1, f"{k}: *_every must be positive")
         require(0 <= self.bg_random <= 1, f"{k}: bg_random={self.bg_random} must be in [0, 1]")
 
-    def train_config(self) -> dict:
-        """The TrainConfig keyword arguments."""
-        return {name: getattr(self, name) for name in TRAIN_CONFIG_FIELDS}
+    def train_config(self) -> TrainConfig:
+        """The training settings of this job."""
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
 @job_contract
