@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from backend.jobs.registry import JobContext, JobError, register_job
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from blender_addon.core.jobs.avatar import (ROLE_CHECKPOINT, ROLE_DATASET, ROLE_EVAL_JSON, ROLE_EVAL_PNG, ROLE_FRAMES,
                                             ROLE_ONNX, RenderAvatarParams, TrainAvatarParams)
 
@@ -31,7 +31,7 @@ def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
     from backend.avatar.infer import export_onnx
     from backend.avatar.train import train
 
-    params = TrainAvatarParams.from_params(params)
+    params = parse_params(TrainAvatarParams, params)
     kind = params.KIND
     cfg = params.train_config()
     run = Path(ctx.job_dir)
@@ -69,7 +69,7 @@ def render_avatar(params: RenderAvatarParams, ctx: JobContext) -> dict:
 
     from backend.avatar.infer import render_motion
 
-    params = RenderAvatarParams.from_params(params)
+    params = parse_params(RenderAvatarParams, params)
     kind = params.KIND
     ckpt = _path(params, "checkpoint", kind)
     motion = _path(params, "motion", kind)

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from backend.jobs.memory import on_free_memory
-from backend.jobs.registry import JobContext, JobError, register_job
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from blender_addon.core.jobs.body import GENDERS, MODELS, ROLE_RIG, BuildBodyParams
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def write_rig(p: BuildBodyParams, ctx: JobContext, path: Path, stage: int = 0, s
 
 
 def build_body_job(params: BuildBodyParams, ctx: JobContext) -> dict:
-    p = BuildBodyParams.from_params(params)
+    p = parse_params(BuildBodyParams, params)
     n = len(STAGES)
     path = write_rig(p, ctx, ctx.job_dir / "rig.npz")
     ctx.progress("write", n, n, "rig written")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from backend.jobs.registry import JobContext, JobError, register_job
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from backend.runtime import Cancelled, check_writable
 from blender_addon.core.jobs.body import BuildBodyParams
 from blender_addon.core.jobs.estimate import ROLE_KEYPOINTS, ROLE_METRICS, ROLE_MOTION, ROLE_RIG, EstimateParams
@@ -22,7 +22,7 @@ def estimate_job(params: EstimateParams, ctx: JobContext) -> dict:
     from backend.fitting.fit import FitCancelled
     from backend.perception.frames import FrameSourceError
 
-    P = EstimateParams.from_params(params)
+    P = parse_params(EstimateParams, params)
     src = Path(P.input).expanduser()
     if not src.exists():
         raise JobError(f"estimate: {src} does not exist; choose a video file or a folder of images")

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from backend.jobs.registry import JobContext, register_job
+from backend.jobs.registry import JobContext, parse_params, register_job
 from blender_addon.core.jobs.system import ROLE_REPORT, FreeMemoryParams
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def on_free_memory(fn: Callable[[], None]) -> Callable[[], None]:
 
 
 def free_memory_job(params: FreeMemoryParams, ctx: JobContext) -> dict:
-    FreeMemoryParams.from_params(params)
+    parse_params(FreeMemoryParams, params)
     ctx.progress("free_memory", 0, len(_RELEASERS) + 1, "dropping cached models")
     for i, fn in enumerate(list(_RELEASERS)):
         fn()

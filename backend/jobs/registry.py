@@ -2,9 +2,11 @@
 
 A job function has the signature ``fn(params, ctx: JobContext) -> dict[str, str | Path]``. ``params`` is the
 validated contract object (``blender_addon.core.jobs``: ``contract(kind).from_params(json)``, checked once by the
-server before the job is queued) for kinds that have a contract, else the JSON dict; a function may start with
-``P = XParams.from_params(params)`` either way (an object of that class is returned unchanged). It writes its outputs into ``ctx.job_dir``, reports progress with ``ctx.progress(...)``, calls
-``ctx.check_cancelled()`` between steps (batches), and returns ``{role: path}`` of the files it wrote. A problem the
+server before the job is queued) for kinds that have a contract, else the JSON dict; a function starts with
+``P = parse_params(XParams, params)`` (or ``XParams.from_params(params)``), which returns an object of that class
+unchanged and checks a dict (a direct call). It writes its outputs into ``ctx.job_dir``, reports progress with
+``ctx.progress(stage, done, total, message)``, stops when ``ctx.token`` says so (``ctx.check_cancelled()`` between
+steps), and returns ``{role: path}`` of the files it wrote (roles: the contract's ``ROLE_*`` constants). A problem the
 user can fix is raised as :class:`JobError` with a message that says how.
 
 Capabilities register their kinds with :func:`register_job` when their module is imported; the server imports the
@@ -18,6 +20,7 @@ import dataclasses
 import importlib
 import logging
 import threading
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,6 +77,18 @@ class JobContext:
 
 
 JobFn = Callable[[JobParams | dict, JobContext], dict]
+
+
+P_ = typing.TypeVar("P_", bound=JobParams)
+
+
+def parse_params(cls: type[P_], params: object) -> P_:
+    """``cls.from_params(params)`` with a :class:`ParamError` turned into a :class:`JobError` (how a job function
+    starts: ``P = parse_params(XParams, params)``; an object of ``cls`` is returned unchanged)."""
+    try:
+        return cls.from_params(params)
+    except ParamError as exc:
+        raise JobError(f"bad parameters: {exc}") from exc
 
 
 def validate_params(kind: str, params: object) -> JobParams | dict:

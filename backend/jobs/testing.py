@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import time
 
-from backend.jobs.registry import JobContext, JobError, register_job
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from blender_addon.core.jobs.system import ROLE_COUNT, CountParams, FailParams
 
 
 def count_job(params: CountParams, ctx: JobContext) -> dict:
-    P = CountParams.from_params(params)
+    P = parse_params(CountParams, params)
     n, delay = P.n, P.delay
     for i in range(n):
         ctx.progress("count", i, n, f"step {i + 1} of {n}")
@@ -28,7 +28,7 @@ def count_job(params: CountParams, ctx: JobContext) -> dict:
 
 
 def fail_job(params: FailParams, ctx: JobContext) -> dict:
-    P = FailParams.from_params(params)
+    P = parse_params(FailParams, params)
     ctx.progress("fail", 0, 1, "about to fail")
     if P.user:
         raise JobError("fail: this job always fails (test job)")
