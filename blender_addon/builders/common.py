@@ -44,6 +44,7 @@ class Created:
             bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
             bpy.types.Armature: bpy.data.armatures, bpy.types.Action: bpy.data.actions,
             bpy.types.Camera: bpy.data.cameras, bpy.types.MovieClip: bpy.data.movieclips,
+            bpy.types.Image: bpy.data.images,
         }
         for id_data in reversed(self.ids):
             try:

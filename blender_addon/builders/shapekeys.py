@@ -84,9 +84,9 @@ def set_shape_values(ob: bpy.types.Object, names: list[str], values: np.ndarray)
 def set_correctives_muted(ob: bpy.types.Object, muted: bool) -> int:
     """Mute (or unmute) the pose-corrective shape keys of a built mesh, e.g. for fast viewport playback; their
     keyframes stay. Returns how many keys were changed."""
-    import json
+    from ..body_record import shape_key_names
 
-    names = json.loads(ob.get("smplpix_shape_keys", "{}")).get("pose", [])
+    names = shape_key_names(ob, "pose")
     key = ob.data.shape_keys
     if key is None or not names:
         return 0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bpy
 
+from .. import body_record
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, backend_poll
 from .targets import body_armature, existing_path, model_dir_param
@@ -20,8 +21,7 @@ def train_steps(context, name: str, prefix: str = ""):
         "motion": existing_path(arm.smplpix.motion_path, "motion file"),
         "steps": int(s.avatar_steps), "size": int(s.avatar_size)}, arm.smplpix.model)
     result = yield JobStep("train_avatar", params, f"{prefix}Train avatar of {name}")
-    arm = bpy.data.objects[name]
-    arm.smplpix.avatar_path = result.files["checkpoint"]
+    body_record.set_avatar(bpy.data.objects[name], result.files["checkpoint"])
     return result.files["checkpoint"]
 
 
@@ -39,8 +39,8 @@ def render_steps(context, name: str, prefix: str = ""):
         "checkpoint": existing_path(arm.smplpix.avatar_path, "avatar checkpoint"), "motion": str(motion)},
         arm.smplpix.model)
     result = yield JobStep("render_avatar", params, f"{prefix}Render avatar of {name}")
-    camera = next((ob.name for ob in bpy.data.objects if ob.type == "CAMERA" and ob.smplpix.role == "CAMERA"
-                   and ob.smplpix.video_path == bpy.data.objects[name].smplpix.video_path), None)
+    cam_ob = body_record.body_camera(bpy.data.objects[name])
+    camera = cam_ob.name if cam_ob is not None else None
     return load_preview(result.files["frames"], frame_start=context.scene.frame_start, camera=camera,
                         name=f"{name}Avatar")
 
