@@ -67,6 +67,8 @@ class SMPLPIX_PG_object(bpy.types.PropertyGroup):
     shape_keys: bpy.props.CollectionProperty(type=SMPLPIX_PG_shape_group)
     mesh: bpy.props.PointerProperty(type=bpy.types.Object, name="Mesh")
     camera: bpy.props.PointerProperty(type=bpy.types.Object, name="Camera")
+    image_size: bpy.props.IntVectorProperty(name="Image Size", size=2, min=0,
+                                            description="Camera: width, height in pixels of the source frames")
     body: bpy.props.PointerProperty(type=bpy.types.Object, name="Body",
                                     description="The armature whose record this mesh/camera belongs to")
     rig_path: bpy.props.StringProperty(name="RigSpec", subtype="FILE_PATH", description="The body's RigSpec .npz")
@@ -186,6 +188,15 @@ def body_mesh(arm: bpy.types.Object) -> bpy.types.Object | None:
     return r.mesh or next((c for c in arm.children if c.type == "MESH"), None)
 
 
+def camera_image_size(cam_ob: bpy.types.Object) -> tuple[int, int] | None:
+    """(width, height) pixels of the source frames of a built camera, or None if unknown."""
+    size = tuple(int(v) for v in cam_ob.smplpix.image_size) if hasattr(cam_ob, "smplpix") else (0, 0)
+    if not all(size):
+        legacy = cam_ob.get(LEGACY_PREFIX + "image_size")
+        size = tuple(int(v) for v in legacy) if legacy is not None else (0, 0)
+    return size if all(size) else None
+
+
 def body_camera(arm: bpy.types.Object) -> bpy.types.Object | None:
     cam = record(arm).camera
     return cam if cam is not None and cam.type == "CAMERA" else None
@@ -257,6 +268,9 @@ def migrate_object(arm: bpy.types.Object) -> bool:
     for key in _LEGACY_ARMATURE_KEYS:
         arm.pop(LEGACY_PREFIX + key, None)
     mesh.pop(LEGACY_PREFIX + "shape_keys", None)
+    if camera is not None and (LEGACY_PREFIX + "image_size") in camera.keys():
+        camera.smplpix.image_size = [int(v) for v in camera[LEGACY_PREFIX + "image_size"]]
+        del camera[LEGACY_PREFIX + "image_size"]
     return True
 
 

@@ -8,6 +8,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..body_record import ensure_registered
 from ..core.motion import Camera
 from ..core.rotations import matrix_to_quat, quat_continuity
 from .common import Created, add_curves, new_action
@@ -57,7 +58,8 @@ def build_camera(cam: Camera, name: str, world_rot: np.ndarray, frame_start: int
     data.sensor_width = SENSOR_WIDTH_MM
     lens, sx, sy = lens_and_shift(cam.K, cam.image_size)
     data.lens, data.shift_x, data.shift_y = float(lens[0]), float(sx[0]), float(sy[0])
-    ob["smplpix_image_size"] = [int(v) for v in cam.image_size]
+    ensure_registered()
+    ob.smplpix.image_size = [int(v) for v in cam.image_size]
     M = camera_world_matrices(cam, world_rot)
     ob.rotation_mode = "QUATERNION"
     ob.matrix_world = Matrix(M[0].tolist())

@@ -115,7 +115,7 @@ def _camera(cam_ob: bpy.types.Object | None, frames: np.ndarray, axes: str) -> C
         return None
     data = cam_ob.data
     scene = bpy.context.scene
-    size = tuple(cam_ob.get("smplpix_image_size", (scene.render.resolution_x, scene.render.resolution_y)))
+    size = body_record.camera_image_size(cam_ob) or (scene.render.resolution_x, scene.render.resolution_y)
     obj_curves = assigned_fcurves(cam_ob)
     data_curves = assigned_fcurves(data)
     if obj_curves is None:
