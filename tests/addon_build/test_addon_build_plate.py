@@ -46,3 +46,20 @@ def test_plate_with_stride_shows_every_strided_source_frame(empty_scene, toy_rig
         empty_scene.frame_set(res.frame_start + i)
         shown.append(user.frame_current - 1)  # Blender's movie frames are 1-based
     np.testing.assert_array_equal(shown, motion.source_frames())
+
+
+def test_preview_plate_uses_no_api_deprecated_for_blender_6(empty_scene, tmp_path):
+    import warnings
+
+    from blender_addon.builders.preview import load_preview
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"frame_{i:04d}.png"), np.zeros((8, 8, 4), np.uint8))
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    empty_scene.collection.objects.link(cam)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_preview(tmp_path, camera="Cam")
+    ours = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)
+            and "blender_addon" in w.filename]
+    assert not ours, ours
