@@ -29,10 +29,10 @@ def _addon_version() -> str:
 
 
 def _update_fast_playback(self, context) -> None:
-    from .builders.shapekeys import set_correctives_muted
+    from .builders.common import mute_shape_keys
 
     if self.id_data.type == "MESH":
-        set_correctives_muted(self.id_data, self.fast_playback)
+        mute_shape_keys(self.id_data, shape_key_names(self.id_data, "pose"), self.fast_playback)
 
 
 class SMPLPIX_PG_name(bpy.types.PropertyGroup):

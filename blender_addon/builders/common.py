@@ -120,6 +120,20 @@ def add_curves(fcurves, data_path: str, frames: np.ndarray, values: np.ndarray, 
         fc.update()
 
 
+def mute_shape_keys(ob: bpy.types.Object, names: list[str], muted: bool) -> int:
+    """Mute (or unmute) the shape keys ``names`` of mesh object ``ob`` in one ``foreach_set``; the others keep
+    their mute flag. Returns how many keys were asked for (0 without shape keys)."""
+    key = ob.data.shape_keys
+    if key is None or not names:
+        return 0
+    blocks = key.key_blocks
+    wanted = set(names)
+    flags = np.array([(kb.name in wanted and muted) or (kb.name not in wanted and kb.mute) for kb in blocks], bool)
+    blocks.foreach_set("mute", flags)
+    ob.data.update()
+    return len(names)
+
+
 def set_scene_fps(scene: bpy.types.Scene, fps: float) -> None:
     """Set scene.render.fps/fps_base so that fps / fps_base == ``fps`` (29.97 -> 30 / 1.001)."""
     whole = max(1, int(round(fps)))
