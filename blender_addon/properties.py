@@ -13,15 +13,16 @@ import bpy
 from .body_record import CLASSES as RECORD_CLASSES
 from .body_record import SMPLPIX_PG_object
 from .core.export_presets import preset_items
+from .core.names import ANNY_PHENOTYPES, BODY_MODELS, GENDERS
 
-MODEL_ITEMS = [
-    ("anny", "Anny", "Open body model, built in; phenotype sliders, 52 facial expressions"),
-    ("smplx", "SMPL-X", "Body, hands and face (needs the SMPL-X model files)"),
-    ("smplh", "SMPL+H", "Body and hands (needs the SMPL+H model files)"),
-    ("smpl", "SMPL", "Body only (needs the SMPL model files)"),
-]
-GENDER_ITEMS = [("neutral", "Neutral", ""), ("female", "Female", ""), ("male", "Male", "")]
-ANNY_PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
+_MODEL_LABELS = {
+    "anny": ("Anny", "Open body model, built in; phenotype sliders, 52 facial expressions"),
+    "smplx": ("SMPL-X", "Body, hands and face (needs the SMPL-X model files)"),
+    "smplh": ("SMPL+H", "Body and hands (needs the SMPL+H model files)"),
+    "smpl": ("SMPL", "Body only (needs the SMPL model files)"),
+}
+MODEL_ITEMS = [(name, *_MODEL_LABELS[name]) for name in BODY_MODELS]
+GENDER_ITEMS = [(name, name.capitalize(), "") for name in GENDERS]
 
 
 def _phenotype(name: str):

@@ -6,6 +6,7 @@ import bpy
 
 from ..body_record import body_mesh as record_mesh
 from ..body_record import shape_key_names
+from ..core.names import ANNY_PHENOTYPES
 from ..operators.targets import body_armature
 from ..ipc.session import SESSION
 
@@ -62,7 +63,7 @@ class SMPLPIX_PT_body(_Panel, bpy.types.Panel):
         col.prop(s, "model")
         if s.model == "anny":
             sub = col.column(align=True)
-            for name in ("gender", "age", "muscle", "weight", "height", "proportions"):
+            for name in ANNY_PHENOTYPES:
                 sub.prop(s, f"pheno_{name}", slider=True)
         else:
             col.prop(s, "gender")

@@ -204,3 +204,19 @@ def test_checker_sees_nested_and_relative_imports(tmp_path):
     other.write_text("def f():\n    import bpy\n    from torch import nn\n    importlib.import_module('cv2')\n")
     assert [(i.root, i.top_level) for i in imports(other)] == [("bpy", False), ("torch", False), ("cv2", False)]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_one_list_of_model_gender_and_phenotype_names():
+    """Model, gender and phenotype names are spelled once (``blender_addon/core/names.py``); the add-on's
+    properties and the backend take them from there."""
+    from backend.bodymodels import MODEL_NAMES
+    from blender_addon.core import names
+
+    assert MODEL_NAMES is names.MODEL_NAMES and set(names.BODY_MODELS) <= set(MODEL_NAMES)
+    text = (REPO / "blender_addon" / "properties.py").read_text()
+    declared = {line.split(":")[0].strip()[len("pheno_"):] for line in text.splitlines()
+                if line.strip().startswith("pheno_")}
+    assert declared == set(names.ANNY_PHENOTYPES)
+    spelled = [f"{p.relative_to(REPO)}" for folder in ("blender_addon/ui", "blender_addon/operators")
+               for p in py_files(folder) if '"proportions"' in p.read_text() or "'proportions'" in p.read_text()]
+    assert not spelled, spelled
