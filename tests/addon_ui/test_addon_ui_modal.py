@@ -103,3 +103,50 @@ def test_one_undo_step_takes_the_whole_result(session):
     assert sorted(o.name for o in bpy.data.objects) == added
     arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
     assert arm.smplpix.mesh is not None and arm.smplpix.record_version > 0  # the record came back with it
+
+
+def _objects_and_data():
+    return {name: sorted(x.name for x in getattr(bpy.data, name))
+            for name in ("objects", "meshes", "armatures", "actions", "cameras", "movieclips", "images")}
+
+
+def test_failed_build_reports_one_line_and_changes_nothing(session, monkeypatch):
+    from blender_addon.builders import scene as scene_builder
+
+    real = scene_builder.build_skinned_mesh
+
+    def mesh_then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("injected mesh failure")
+
+    monkeypatch.setattr(scene_builder, "build_skinned_mesh", mesh_then_fail)
+    before = _objects_and_data()
+    with pytest.raises(RuntimeError) as err:
+        bpy.ops.smplpix.add_body()
+    message = str(err.value).strip()
+    assert "injected mesh failure" in message and "Traceback" not in message and len(message.splitlines()) == 1
+    assert _objects_and_data() == before
+
+
+def test_motion_with_infinite_fps_is_refused_in_one_line(session, tmp_path):
+    import json
+
+    import numpy as np
+
+    from blender_addon.core.motion import Motion
+
+    path = tmp_path / "inf_fps.npz"
+    Motion(model="anny", fps=30.0, joint_names=("root",), rotvec=np.zeros((3, 1, 3)), transl=np.zeros((3, 3))
+           ).save(path)
+    with np.load(path) as d:
+        arrays = {k: d[k] for k in d.files}
+    header = json.loads(str(arrays["header"]))
+    header["fps"] = float("inf")
+    arrays["header"] = np.asarray(json.dumps(header))
+    np.savez(path, **arrays)
+    before = _objects_and_data()
+    with pytest.raises(RuntimeError) as err:
+        bpy.ops.smplpix.import_motion(filepath=str(path))
+    message = str(err.value).strip()
+    assert "inf_fps.npz: fps is inf" in message and "Traceback" not in message and len(message.splitlines()) == 1
+    assert _objects_and_data() == before
