@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 import pytest
-from addon_build_helpers import make_motion
+from addon_build_helpers import evaluated_local_verts, make_motion
 
 bpy = pytest.importorskip("bpy")
 
@@ -115,14 +115,8 @@ def test_glb_keeps_all_skin_influences(empty_scene, toy_rig, tmp_path):
     t = frame / motion.fps  # Blender's glTF exporter writes scene frame f at time f / fps
     empty_scene.frame_set(frame)
     mesh_ob = bpy.data.objects[res.mesh]
-    dg = bpy.context.evaluated_depsgraph_get()
-    ev = mesh_ob.evaluated_get(dg)
-    me = ev.to_mesh()
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
     W = np.array(mesh_ob.matrix_world)
-    blender_world = co.reshape(-1, 3) @ W[:3, :3].T + W[:3, 3]
+    blender_world = evaluated_local_verts(mesh_ob) @ W[:3, :3].T + W[:3, 3]
     expected = blender_world[:, [0, 2, 1]] * [1, 1, -1]  # Blender Z-up -> glTF Y-up: (x, z, -y)
     skinned, sets, prim = skin_glb(path, t)
     assert sets >= 2  # more than one JOINTS_n/WEIGHTS_n set
