@@ -1,6 +1,7 @@
 """Add-on data: one PointerProperty namespace per ID type.
 
-- ``Object.smplpix`` (:class:`SMPLPIX_PG_object`): what a built object is and which files made it.
+- ``Object.smplpix`` (:class:`~blender_addon.body_record.SMPLPIX_PG_object`): the versioned body record
+  (``body_record.py``).
 - ``Scene.smplpix`` (:class:`SMPLPIX_PG_scene`): settings of the next body / estimate / avatar / export.
 - ``WindowManager.smplpix_jobs`` (:class:`SMPLPIX_PG_jobs`): transient job list for the Jobs panel (not saved).
 """
@@ -9,44 +10,24 @@ from __future__ import annotations
 
 import bpy
 
+from .body_record import CLASSES as RECORD_CLASSES
+from .body_record import SMPLPIX_PG_object
 from .core.export_presets import preset_items
+from .core.names import ANNY_PHENOTYPES, BODY_MODELS, GENDERS
 
-MODEL_ITEMS = [
-    ("anny", "Anny", "Open body model, built in; phenotype sliders, 52 facial expressions"),
-    ("smplx", "SMPL-X", "Body, hands and face (needs the SMPL-X model files)"),
-    ("smplh", "SMPL+H", "Body and hands (needs the SMPL+H model files)"),
-    ("smpl", "SMPL", "Body only (needs the SMPL model files)"),
-]
-GENDER_ITEMS = [("neutral", "Neutral", ""), ("female", "Female", ""), ("male", "Male", "")]
-ANNY_PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
+_MODEL_LABELS = {
+    "anny": ("Anny", "Open body model, built in; phenotype sliders, 52 facial expressions"),
+    "smplx": ("SMPL-X", "Body, hands and face (needs the SMPL-X model files)"),
+    "smplh": ("SMPL+H", "Body and hands (needs the SMPL+H model files)"),
+    "smpl": ("SMPL", "Body only (needs the SMPL model files)"),
+}
+MODEL_ITEMS = [(name, *_MODEL_LABELS[name]) for name in BODY_MODELS]
+GENDER_ITEMS = [(name, name.capitalize(), "") for name in GENDERS]
 
 
 def _phenotype(name: str):
     return bpy.props.FloatProperty(name=name.capitalize(), min=0.0, max=1.0, default=0.5, subtype="FACTOR",
                                    description=f"Anny phenotype '{name}' of the next body (0..1)")
-
-
-def _update_fast_playback(self, context) -> None:
-    from .builders.shapekeys import set_correctives_muted
-
-    if self.id_data.type == "MESH":
-        set_correctives_muted(self.id_data, self.fast_playback)
-
-
-class SMPLPIX_PG_object(bpy.types.PropertyGroup):
-    role: bpy.props.EnumProperty(name="Role", items=[("NONE", "None", ""), ("ARMATURE", "Armature", ""),
-                                                     ("MESH", "Mesh", ""), ("CAMERA", "Camera", "")])
-    model: bpy.props.StringProperty(name="Body Model")
-    rig_path: bpy.props.StringProperty(name="RigSpec", subtype="FILE_PATH", description="The body's RigSpec .npz")
-    motion_path: bpy.props.StringProperty(name="Motion", subtype="FILE_PATH",
-                                          description="The motion file this body was animated from")
-    video_path: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
-                                         description="The video this body was estimated from")
-    avatar_path: bpy.props.StringProperty(name="Avatar", subtype="FILE_PATH",
-                                          description="Trained SMPLpix avatar checkpoint of this person")
-    fast_playback: bpy.props.BoolProperty(
-        name="Fast Playback", default=False, update=_update_fast_playback,
-        description="Mute the pose-corrective shape keys (their keyframes stay) for real-time viewport playback")
 
 
 class SMPLPIX_PG_scene(bpy.types.PropertyGroup):
@@ -92,7 +73,7 @@ class SMPLPIX_PG_jobs(bpy.types.PropertyGroup):
     active_index: bpy.props.IntProperty()
 
 
-CLASSES = (SMPLPIX_PG_object, SMPLPIX_PG_scene, SMPLPIX_PG_job, SMPLPIX_PG_jobs)
+CLASSES = (*RECORD_CLASSES, SMPLPIX_PG_scene, SMPLPIX_PG_job, SMPLPIX_PG_jobs)
 POINTERS = (
     (bpy.types.Object, "smplpix", SMPLPIX_PG_object),
     (bpy.types.Scene, "smplpix", SMPLPIX_PG_scene),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import preferences, properties
+from . import body_record, preferences, properties
 from .operators import avatar, backend_ops, body, chain, estimate, export_ops
 from .ui import panels
 
@@ -27,8 +27,10 @@ CLASSES = (
 
 def register() -> None:
     for cls in CLASSES:
-        bpy.utils.register_class(cls)
+        if not getattr(cls, "is_registered", False):  # the builders may have registered the body record already
+            bpy.utils.register_class(cls)
     properties.register_pointers()
+    body_record.register_handlers()
 
 
 def unregister() -> None:
@@ -38,6 +40,7 @@ def unregister() -> None:
     if bpy.app.timers.is_registered(sync_jobs_ui):
         bpy.app.timers.unregister(sync_jobs_ui)
     SESSION.stop()
+    body_record.unregister_handlers()
     properties.unregister_pointers()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -54,8 +54,8 @@ def render_sheet(video: Path, motion_path: Path, out: Path, frames: int = 12, co
     if motion.camera is None:
         raise SystemExit(f"{motion_path}: the motion has no camera; it cannot be overlaid on the video.")
     model = load_body_model(motion.model, model_dir=model_dir)
-    start = int(motion.metadata.get("frame_start", 0))
-    stride = int(motion.metadata.get("frame_stride", 1))
+    start = motion.frame_start
+    stride = motion.frame_stride
     last = motion.num_frames - 1 if last is None else min(last, motion.num_frames - 1)
     picks = np.unique(np.linspace(first, last, min(frames, last - first + 1)).round().astype(int))
     kp = None

@@ -100,6 +100,7 @@ class Demo:
         from blender_addon.export.exporter import export_scene
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
+        # the builder records rig, motion and video on the body, so the saved scene works in the add-on's UI
         res = build_motion(rig, motion, name="Performer", video=video if video.is_file() else None)
         blend = self.out / "scene.blend"
         objects = [bpy.data.objects[res.armature]]
@@ -124,15 +125,22 @@ class Demo:
         self.backend("avatar", "render", "--checkpoint", str(self.out / "avatar" / "checkpoint.pt"), "--motion",
                      str(novel), "--out", str(frames), *(["--model-dir", self.args.model_dir]
                                                          if self.args.model_dir else []), stage="preview")
+        self.attach_avatar(scene, self.out / "avatar" / "checkpoint.pt", frames)
+        return frames
+
+    def attach_avatar(self, scene: dict, checkpoint: Path, frames: Path) -> None:
+        """Reopen the saved scene, record the avatar checkpoint on the body (so Render Avatar works there) and
+        load the rendered preview as a frame-synced plate; save."""
         import bpy
 
+        from blender_addon.body_record import set_avatar
         from blender_addon.builders.preview import load_preview
 
         bpy.ops.wm.open_mainfile(filepath=scene["blend"])
+        set_avatar(bpy.data.objects[scene["armature"]], str(checkpoint))
         camera = bpy.context.scene.camera
         load_preview(frames, frame_start=bpy.context.scene.frame_start, camera=camera.name if camera else None)
         bpy.ops.wm.save_mainfile()
-        return frames
 
     def contact_sheet(self, video: Path, motion: Path) -> Path:
         sheet = self.out / "contact_sheet.png"

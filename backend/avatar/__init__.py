@@ -10,5 +10,5 @@ raster into the person's video frame, then render any new motion (or shape) by r
     evaluate.py    held-out PSNR/SSIM report + side-by-side PNG
     infer.py       ONNX export, onnxruntime sessions, rendering a motion to RGBA PNGs
     cli.py, jobs.py  ``python -m backend avatar ...`` and the server jobs ``train_avatar`` / ``render_avatar``
-    procedural.py, synthetic.py  a model-free articulated body and synthetic clips (tests, benchmarks)
+    synthetic.py   synthetic clips of the procedural body (backend/bodymodels/procedural.py) for tests, benchmarks
 """

@@ -15,24 +15,11 @@ log = logging.getLogger(__name__)
 
 def load_model(name: str, model_dir: str | None = None, gender: str = "neutral",
                device: str | torch.device = "cpu") -> BodyModel:
-    """The body model called ``name``: ``procedural`` (built in) or any name ``backend.bodymodels`` knows."""
-    if name == "procedural":
-        from backend.avatar.procedural import ProceduralBody
+    """The body model called ``name`` (any name :func:`backend.bodymodels.load_body_model` knows, including the
+    built-in ``procedural`` test body) on ``device``."""
+    from backend.bodymodels import load_body_model
 
-        return ProceduralBody().to(device)
-    try:
-        from backend.bodymodels import load_body_model
-    except ImportError as exc:
-        raise RuntimeError(f"body model {name!r} needs backend.bodymodels.load_body_model, which is not available "
-                           f"({exc}); use the built-in 'procedural' model instead.") from exc
-    kwargs = {"gender": gender}
-    if model_dir:
-        kwargs["model_dir"] = model_dir
-    try:
-        model = load_body_model(name, **kwargs)
-    except TypeError:
-        model = load_body_model(name)
-    return model.to(device)
+    return load_body_model(name, model_dir=model_dir, gender=gender, device=device).to(device)
 
 
 def colour_code(model: BodyModel) -> torch.Tensor:

@@ -3,8 +3,9 @@
 Folder layout (``out_dir``):
 - ``data.npz``: inputs (N, C, S, S) uint8 network input channels (see ``RasterSpec.channel_names``),
   frames (N, 3, S, S) uint8 RGB crops, masks (N, 2, S, S) uint8 (person, valid = inside the source image),
-  frame_index (N,), split (N,) int8 (0 train, 1 validation, 2 test, -1 gap), crop (N, 3) (x0, y0, side) source
-  pixels, K (N, 3, 3) crop intrinsics.
+  frame_index (N,) the video frame of each motion frame (``Motion.source_frames``: frame_start + i * frame_stride),
+  split (N,) int8 (0 train, 1 validation, 2 test, -1 gap), crop (N, 3) (x0, y0, side) source pixels,
+  K (N, 3, 3) crop intrinsics.
 - ``meta.json``: the RasterSpec, sources, split counts; ``preview/``: PNGs of the first frames (input | frame | mask).
 """
 
@@ -150,22 +151,24 @@ def find_keypoints(video: str | Path, where: str | Path, num_frames: int) -> Pat
     return None
 
 
-def keypoint_masks(path: Path, boxes: np.ndarray, image_size: tuple[int, int], size: int) -> np.ndarray:
+def keypoint_masks(path: Path, boxes: np.ndarray, image_size: tuple[int, int], size: int,
+                   source_frames: np.ndarray | None = None) -> np.ndarray:
     """Person masks (N, size, size) float32 of the crops ``boxes`` (x0, y0, side), resampled from the perception
-    cache's full-frame low-resolution masks (frame i of the dataset = video frame i)."""
+    cache's full-frame low-resolution masks; dataset frame i is video frame ``source_frames[i]`` (default i)."""
     with np.load(path, allow_pickle=False) as d:
         masks, index = d["masks"], d["frame_indices"]
     lookup = {int(f): k for k, f in enumerate(index)}
     mh, mw = masks.shape[1:]
     sx, sy = mw / image_size[0], mh / image_size[1]
     out = np.zeros((len(boxes), size, size), np.float32)
+    source = np.arange(len(boxes)) if source_frames is None else np.asarray(source_frames)
     for i, (x0, y0, side) in enumerate(boxes):
-        if i not in lookup:
+        if int(source[i]) not in lookup:
             continue
         a = side / size
         # crop pixel centre u' -> source u = (u' + 0.5) a - 0.5 + x0 -> mask (u + 0.5) s - 0.5
         M = np.array([[a * sx, 0, (0.5 * a + x0) * sx - 0.5], [0, a * sy, (0.5 * a + y0) * sy - 0.5]], np.float32)
-        m = masks[lookup[i]].astype(np.float32) / 255
+        m = masks[lookup[int(source[i])]].astype(np.float32) / 255
         out[i] = cv2.warpAffine(m, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     return out
 
@@ -218,10 +221,13 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
                          "camera the video was fitted with.")
     model = load_model(model_name or motion.model, model_dir=model_dir, gender=motion.gender)
     n = motion.num_frames if max_frames is None else min(max_frames, motion.num_frames)
-    frames_src = read_video_frames(video, np.arange(n))
-    if len(frames_src) < n:
-        log.warning("%s has %d frames, the motion %d: using the first %d", video, len(frames_src), n, len(frames_src))
-        n = len(frames_src)
+    source = motion.source_frames()[:n]  # motion frame i is video frame frame_start + i * frame_stride
+    frames_src = read_video_frames(video, source)
+    readable = next((i for i, f in enumerate(source.tolist()) if f not in frames_src), n)
+    if readable < n:
+        log.warning("%s ends before the motion's video frame %d: using the first %d of %d motion frames", video,
+                    int(source[readable]), readable, n)
+        n, source = readable, source[:readable]
     if n < 8:
         raise ValueError(f"{video}: only {n} frames readable; the avatar needs at least 8.")
     cam = motion.camera
@@ -247,7 +253,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
             progress(sl.stop, n)
     inputs = np.concatenate(inputs)
     coverage = np.concatenate(coverage)
-    crops, valids = zip(*(crop_image(frames_src[i], boxes[i], size) for i in range(n)))
+    crops, valids = zip(*(crop_image(frames_src[int(source[i])], boxes[i], size) for i in range(n)))
     cached, kp_file = None, None
     if keypoints is not None and mask_source in ("auto", "keypoints"):
         kp_file = find_keypoints(video, keypoints, n)
@@ -255,7 +261,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
             log.warning("no person masks for %s in %s; using %s masks", video, keypoints,
                         "raster" if mask_source == "keypoints" else "MediaPipe")
         else:
-            cached = keypoint_masks(kp_file, boxes, cam.image_size, size)
+            cached = keypoint_masks(kp_file, boxes, cam.image_size, size, source)
     masks = person_masks(list(crops), coverage, size, mask_source if cached is not None or mask_source != "keypoints"
                          else "raster", cached)
     frames = np.stack(crops).transpose(0, 3, 1, 2)
@@ -267,7 +273,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
     path = out_dir / "data.npz"
     tmp = out_dir / "data.npz.part"
     with open(tmp, "wb") as fh:
-        np.savez(fh, inputs=inputs, frames=frames, masks=masks_u8, frame_index=np.arange(n), split=labels,
+        np.savez(fh, inputs=inputs, frames=frames, masks=masks_u8, frame_index=source, split=labels,
                  crop=boxes, K=Kc, R=cam.R[:n], t=cam.t[:n])
     tmp.replace(path)
     train_sel = np.nonzero(labels == 0)[0]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from backend.avatar.body import colour_code
-from backend.avatar.procedural import ProceduralBody
+from backend.bodymodels.procedural import ProceduralBody
 from backend.avatar.raster import render_channels, vertex_normals
 from blender_addon.core.motion import Camera, Motion
 

@@ -33,7 +33,7 @@ def _parse_phenotype(items: list[str] | None) -> dict[str, float]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from blender_addon.core.jobs.body import MODELS as MODEL_NAMES  # torch-free: the CLI starts fast
+    from blender_addon.core.names import MODEL_NAMES  # torch-free: the CLI starts fast
 
     p.add_argument("--model", default="anny", choices=MODEL_NAMES, help="body model (default: anny)")
     p.add_argument("--model-dir", default=None, help="folder (or file) with SMPL-family model files; "

@@ -46,7 +46,7 @@ class ProgressBar:
 
 
 def add_commands(subparsers) -> None:
-    from blender_addon.core.jobs.body import MODELS as MODEL_NAMES  # torch-free: the CLI starts fast
+    from blender_addon.core.names import MODEL_NAMES  # torch-free: the CLI starts fast
 
     p = subparsers.add_parser("estimate", help="video/images -> body-model motion (.npz)",
                               description="Estimate body-model motion from a monocular video or image folder.")

@@ -67,8 +67,7 @@ def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: d
     stride = int(np.median(np.diff(kp.frame_indices))) if F > 1 else 1
     camera = Camera(K=np.repeat(fit.K[None], F, 0), R=np.repeat(fit.cam_R[None], F, 0),
                     t=np.repeat(fit.cam_t[None], F, 0), image_size=tuple(int(v) for v in kp.image_size))
-    meta = {"frame_start": int(kp.frame_indices[0]) if F else 0, "frame_stride": stride,
-            "source_fps": float(kp.fps), "floor_height": float(fit.floor), "metrics": metrics or {},
+    meta = {"floor_height": float(fit.floor), "metrics": metrics or {},
             "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas"}
     names = tuple(getattr(model, "expr_names", ()))
     if expression is not None:
@@ -79,7 +78,8 @@ def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: d
     return Motion(model=model.name, fps=float(kp.fps) / max(1, stride), joint_names=tuple(model.joint_names),
                   rotvec=fit.rotvec, transl=fit.transl, betas=np.asarray(fit.shape, np.float64), expression=expression,
                   confidence=fit.confidence, camera=camera, foot_contact=fit.contact, up_axis=model.up_axis,
-                  source_video=source, metadata=meta)
+                  source_video=source, metadata=meta, frame_start=int(kp.frame_indices[0]) if F else 0,
+                  frame_stride=stride, source_fps=float(kp.fps))
 
 
 def estimate(req: EstimateRequest, progress: Progress | None = None,

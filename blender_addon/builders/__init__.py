@@ -7,5 +7,6 @@ Entry points for operators (explicit arguments in, object/action names out, noth
 - :func:`scene.apply_motion` (rig, armature name, motion) -> BuildResult: re-animate a built body.
 - :func:`writeback.armature_motion` / :func:`writeback.export_motion` (armature, path): animation -> Motion / file.
 - :func:`shapekeys.set_correctives_muted` (mesh object, muted): fast viewport playback switch.
-Built objects carry ``smplpix_*`` custom properties (model, joint names, betas, axes, fps, mesh, camera).
+Every build writes the body's one record (``blender_addon/body_record.py``: model, axes, fps, shape, joint names,
+shape-key groups, mesh/camera pointers, file paths) on its armature.
 """

@@ -8,6 +8,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..body_record import ensure_registered
 from ..core.motion import Camera
 from ..core.rotations import matrix_to_quat, quat_continuity
 from .common import Created, add_curves, new_action
@@ -45,15 +46,20 @@ def _varies(x: np.ndarray) -> bool:
 
 
 def build_camera(cam: Camera, name: str, world_rot: np.ndarray, frame_start: int, created: Created,
-                 video: str | Path | None = None) -> bpy.types.Object:
-    """Animated camera object (not linked yet). Constant intrinsics are set once, varying ones keyed."""
+                 video: str | Path | None = None, frame_offset: int = 0, frame_stride: int = 1) -> bpy.types.Object:
+    """Animated camera object (not linked yet). Constant intrinsics are set once, varying ones keyed.
+
+    With ``video`` the camera gets the video as its background plate, showing source frame
+    ``frame_offset + i * frame_stride`` (0-based; the motion's source-frame mapping) at scene frame
+    ``frame_start + i``."""
     data = created.add(bpy.data.cameras.new(name))
     ob = created.add(bpy.data.objects.new(name, data))
     data.sensor_fit = "AUTO"
     data.sensor_width = SENSOR_WIDTH_MM
     lens, sx, sy = lens_and_shift(cam.K, cam.image_size)
     data.lens, data.shift_x, data.shift_y = float(lens[0]), float(sx[0]), float(sy[0])
-    ob["smplpix_image_size"] = [int(v) for v in cam.image_size]
+    ensure_registered()
+    ob.smplpix.image_size = [int(v) for v in cam.image_size]
     M = camera_world_matrices(cam, world_rot)
     ob.rotation_mode = "QUATERNION"
     ob.matrix_world = Matrix(M[0].tolist())
@@ -69,17 +75,55 @@ def build_camera(cam: Camera, name: str, world_rot: np.ndarray, frame_start: int
             for path, vals in (("lens", lens), ("shift_x", sx), ("shift_y", sy)):
                 add_curves(dcurves, path, frames, vals[:, None], "Camera")
     if video is not None:
-        video = Path(video)
-        if not video.is_file():
-            raise FileNotFoundError(f"{video}: source video not found; pick the video file the motion came from.")
+        add_video_plate(data, video, frames, frame_offset, frame_stride, created)
+    return ob
+
+
+def plate_offsets(num_frames: int, frame_offset: int, frame_stride: int) -> np.ndarray:
+    """(F,) ImageUser frame offsets that show 0-based source frame ``frame_offset + i * frame_stride`` at the i-th
+    scene frame of the plate (Blender shows 1-based movie frame ``i + 1 + offset`` there)."""
+    i = np.arange(num_frames, dtype=np.float64)
+    return frame_offset + i * (frame_stride - 1)
+
+
+def add_video_plate(data: bpy.types.Camera, video: str | Path, frames: np.ndarray, frame_offset: int,
+                    frame_stride: int, created: Created) -> None:
+    """The source video as the camera's background, frame-synced to the motion at scene ``frames`` (F,).
+
+    Stride 1: a movie clip starting ``frame_offset`` frames before the first scene frame (so it plays source
+    frame ``frame_offset`` there). Stride > 1: the movie as a background image whose frame offset is keyed
+    (CONSTANT) per frame, since a clip cannot skip frames."""
+    video = Path(video)
+    if not video.is_file():
+        raise FileNotFoundError(f"{video}: source video not found; pick the video file the motion came from.")
+    data.show_background_images = True
+    if frame_stride == 1:
         clip = created.add(bpy.data.movieclips.load(str(video)))
-        clip.frame_start = frame_start
-        data.show_background_images = True
+        clip.frame_start = int(frames[0]) - int(frame_offset)
         bg = data.background_images.new()
         bg.source = "MOVIE_CLIP"
         bg.clip = clip
         bg.alpha = 1.0
-    return ob
+        return
+    image = created.add(bpy.data.images.load(str(video), check_existing=False))
+    bg = data.background_images.new()
+    bg.source = "IMAGE"
+    bg.image = image
+    bg.alpha = 1.0
+    user = bg.image_user
+    user.frame_start = int(frames[0])
+    user.frame_duration = max(int(image.frame_duration), int(frame_offset + len(frames) * frame_stride))
+    offsets = plate_offsets(len(frames), frame_offset, frame_stride)
+    user.frame_offset = int(offsets[0])
+    if len(frames) > 1:
+        from .common import assigned_fcurves
+
+        fcurves = assigned_fcurves(data)
+        if fcurves is None:
+            _, fcurves = new_action(data, f"{data.name}DataAction", created)
+        index = len(data.background_images) - 1
+        add_curves(fcurves, f"background_images[{index}].image_user.frame_offset", frames, offsets[:, None],
+                   "Video plate", interpolation="CONSTANT")
 
 
 def camera_from_blender(loc: np.ndarray, quat: np.ndarray, lens: np.ndarray, shift_x: np.ndarray,

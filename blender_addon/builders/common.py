@@ -44,6 +44,7 @@ class Created:
             bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
             bpy.types.Armature: bpy.data.armatures, bpy.types.Action: bpy.data.actions,
             bpy.types.Camera: bpy.data.cameras, bpy.types.MovieClip: bpy.data.movieclips,
+            bpy.types.Image: bpy.data.images,
         }
         for id_data in reversed(self.ids):
             try:
@@ -117,6 +118,20 @@ def add_curves(fcurves, data_path: str, frames: np.ndarray, values: np.ndarray, 
         if interp is not None:
             fc.keyframe_points.foreach_set("interpolation", interp)
         fc.update()
+
+
+def mute_shape_keys(ob: bpy.types.Object, names: list[str], muted: bool) -> int:
+    """Mute (or unmute) the shape keys ``names`` of mesh object ``ob`` in one ``foreach_set``; the others keep
+    their mute flag. Returns how many keys were asked for (0 without shape keys)."""
+    key = ob.data.shape_keys
+    if key is None or not names:
+        return 0
+    blocks = key.key_blocks
+    wanted = set(names)
+    flags = np.array([(kb.name in wanted and muted) or (kb.name not in wanted and kb.mute) for kb in blocks], bool)
+    blocks.foreach_set("mute", flags)
+    ob.data.update()
+    return len(names)
 
 
 def set_scene_fps(scene: bpy.types.Scene, fps: float) -> None:

@@ -84,7 +84,8 @@ def _preview_plane(image, camera, frames: int, frame_start: int, size: float):
     uv = mesh.uv_layers.new(name="UVMap")
     uv.data.foreach_set("uv", [0, 0, 1, 0, 1, 1, 0, 1])
     mat = bpy.data.materials.new(plane_name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender < 5.0; 5.0 gives every material nodes (use_nodes goes away in 6.0)
+        mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     nodes.clear()
     tex = nodes.new("ShaderNodeTexImage")

@@ -7,7 +7,6 @@ removed, so no half-built scene is left behind. Results carry object/action name
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import bpy
@@ -20,7 +19,8 @@ from ..core.rigspec import RigSpec
 from .animation import animate_armature, animate_shape_keys
 from .armature import build_armature
 from .camera import build_camera
-from .common import PROP_PREFIX, Created, scene_fps, set_scene_fps, world_rotation
+from .. import body_record
+from .common import Created, scene_fps, set_scene_fps, world_rotation
 from .mesh import build_skinned_mesh
 from .shapekeys import add_rig_shape_keys, set_shape_values
 
@@ -44,8 +44,13 @@ def _rig(rig: RigSpec | str | Path) -> RigSpec:
     return RigSpec.load(rig)
 
 
+def _path(source) -> str:
+    """The file a rig/motion came from, for the body record ("" for in-memory data)."""
+    return str(Path(source).resolve()) if isinstance(source, (str, Path)) else ""
+
+
 def _motion_axes(motion: Motion) -> str:
-    return "opencv" if motion.metadata.get("world_axes") == "opencv" else motion.up_axis
+    return motion.world_axes
 
 
 def _build(rig: RigSpec, name: str, betas: np.ndarray | None, axes: str, collection, shape_keys: bool,
@@ -64,16 +69,33 @@ def _build(rig: RigSpec, name: str, betas: np.ndarray | None, axes: str, collect
                               expr_values=expr_values)
     if keys["shape"] and len(betas):
         set_shape_values(mesh, keys["shape"][: len(betas)], betas)
-    arm[PROP_PREFIX + "model"] = rig.model
-    arm[PROP_PREFIX + "gender"] = rig.gender
-    arm[PROP_PREFIX + "axes"] = axes
-    arm[PROP_PREFIX + "betas"] = json.dumps([float(b) for b in betas])
-    arm[PROP_PREFIX + "mesh"] = mesh.name
-    arm[PROP_PREFIX + "joint_names"] = json.dumps(list(rig.joint_names))
-    if rig.expr_joint_dirs.size and np.abs(rig.expr_joint_dirs[:, 0]).max() > 1e-9:
-        arm[PROP_PREFIX + "root_expr_dirs"] = json.dumps(np.asarray(rig.expr_joint_dirs[:, 0], float).tolist())
-    mesh[PROP_PREFIX + "shape_keys"] = json.dumps(keys)
+    root_dirs = rig.expr_joint_dirs[:, 0] if rig.expr_joint_dirs.size else np.zeros((0, 3))
+    body_record.write_build(arm, mesh, model=rig.model, gender=rig.gender, axes=axes, betas=betas,
+                            joint_names=rig.joint_names, shape_keys=keys,
+                            root_expr_dirs=root_dirs if np.abs(root_dirs).max(initial=0.0) > 1e-9 else ())
     return arm, mesh, keys, coll
+
+
+def _scene_snapshot(scene):
+    """A function that puts back the scene settings a build may change (fps, frame range, camera, resolution)."""
+    r = scene.render
+    saved = (r.fps, r.fps_base, scene.frame_start, scene.frame_end, scene.camera, r.resolution_x, r.resolution_y,
+             r.resolution_percentage)
+
+    def restore() -> None:
+        (r.fps, r.fps_base, scene.frame_start, scene.frame_end, scene.camera, r.resolution_x, r.resolution_y,
+         r.resolution_percentage) = saved
+
+    return restore
+
+
+def _set_scene(scene, motion: Motion, frame_start: int, frame_end: int, cam_ob) -> None:
+    set_scene_fps(scene, motion.fps)
+    scene.frame_start, scene.frame_end = frame_start, frame_end
+    if cam_ob is not None:
+        scene.camera = cam_ob
+        scene.render.resolution_x, scene.render.resolution_y = motion.camera.image_size
+        scene.render.resolution_percentage = 100
 
 
 def build_body(rig: RigSpec | str | Path, name: str = "Body", betas: np.ndarray | None = None, collection=None,
@@ -81,11 +103,12 @@ def build_body(rig: RigSpec | str | Path, name: str = "Body", betas: np.ndarray 
                axes: str | None = None) -> BuildResult:
     """Build a rest-pose body: armature + skinned mesh + shape keys. ``betas`` (S,) sets the body shape
     (bones at the shaped joints, shape keys set to betas). ``axes`` defaults to the rig's up axis."""
-    rig = _rig(rig)
+    rig_arg, rig = rig, _rig(rig)
     created = Created()
     try:
         arm, mesh, keys, coll = _build(rig, name, betas, axes or rig.up_axis, collection, shape_keys, expressions,
                                        correctives, created)
+        arm.smplpix.rig_path = _path(rig_arg)
         coll.objects.link(mesh)
     except BaseException:
         created.remove_all()
@@ -104,7 +127,7 @@ def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: s
     camera, an animated camera is added (``video``, default ``motion.source_video`` if it exists, becomes its
     background). With ``set_scene`` the scene's fps, frame range, resolution and active camera are set.
     """
-    rig = _rig(rig)
+    rig_arg, motion_arg, rig = rig, motion, _rig(rig)
     if not isinstance(motion, Motion):
         motion = read_motion(motion)
     motion = remap_motion(motion, rig.joint_names, model=motion.model)
@@ -113,6 +136,7 @@ def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: s
     axes = _motion_axes(motion)
     created = Created()
     scene = bpy.context.scene
+    restore_scene = _scene_snapshot(scene)
     try:
         arm, mesh, keys, coll = _build(rig, name, motion.betas, axes, collection, shape_keys, expressions,
                                        correctives, created, expr_values=motion.expression)
@@ -122,28 +146,24 @@ def build_motion(rig: RigSpec | str | Path, motion: Motion | str | Path, name: s
         shape_act = animate_shape_keys(mesh, rig, motion, frame_start, created, keys["expression"], keys["pose"], R)
         if shape_act:
             actions.append(shape_act)
+        src = video or (motion.source_video if motion.source_video and Path(motion.source_video).is_file() else None)
         cam_ob = None
         if camera and motion.camera is not None:
-            src = video or (motion.source_video if motion.source_video and Path(motion.source_video).is_file()
-                            else None)
-            cam_ob = build_camera(motion.camera, f"{name}Camera", world_rotation(axes), frame_start, created, src)
+            cam_ob = build_camera(motion.camera, f"{name}Camera", world_rotation(axes), frame_start, created, src,
+                                  frame_offset=motion.frame_start, frame_stride=motion.frame_stride)
+        body_record.set_animation(arm, fps=motion.fps, camera=cam_ob, motion_path=_path(motion_arg),
+                                  video_path=_path(src) if src else "")
+        arm.smplpix.rig_path = _path(rig_arg)
         coll.objects.link(mesh)
         if cam_ob is not None:
             coll.objects.link(cam_ob)
+        frame_end = frame_start + motion.num_frames - 1
+        if set_scene:
+            _set_scene(scene, motion, frame_start, frame_end, cam_ob)
     except BaseException:
         created.remove_all()
+        restore_scene()
         raise
-    frame_end = frame_start + motion.num_frames - 1
-    if set_scene:
-        set_scene_fps(scene, motion.fps)
-        scene.frame_start, scene.frame_end = frame_start, frame_end
-        if cam_ob is not None:
-            scene.camera = cam_ob
-            scene.render.resolution_x, scene.render.resolution_y = motion.camera.image_size
-            scene.render.resolution_percentage = 100
-    arm[PROP_PREFIX + "fps"] = float(motion.fps)
-    if cam_ob is not None:
-        arm[PROP_PREFIX + "camera"] = cam_ob.name
     return BuildResult(armature=arm.name, mesh=mesh.name, camera=cam_ob.name if cam_ob else None,
                        actions=tuple(actions), frame_start=frame_start, frame_end=frame_end,
                        fps=scene_fps(scene) if set_scene else float(motion.fps), shape_keys=keys)
@@ -160,18 +180,19 @@ def apply_motion(rig: RigSpec | str | Path, armature: str, motion: Motion | str 
     arm = bpy.data.objects.get(armature)
     if arm is None or arm.type != "ARMATURE":
         raise ValueError(f"no armature object named {armature!r}; build the body first.")
-    names = json.loads(arm.get(PROP_PREFIX + "joint_names", "null"))
-    if names is not None and tuple(names) != rig.joint_names:
+    names = body_record.joint_names(arm)
+    if names is not None and names != rig.joint_names:
         raise ValueError(f"{armature} was built from another rig ({len(names)} joints, not {rig.num_joints}); "
                          "pass the RigSpec it was built from.")
-    mesh = bpy.data.objects.get(arm.get(PROP_PREFIX + "mesh", ""))
+    mesh = body_record.body_mesh(arm)
+    motion_arg = motion
     if not isinstance(motion, Motion):
         motion = read_motion(motion)
     motion = remap_motion(motion, rig.joint_names, model=motion.model)
     if fps is not None:
         motion = resample_motion(motion, fps)
-    keys = json.loads(mesh.get(PROP_PREFIX + "shape_keys", "{}")) if mesh is not None else {}
-    expr_names, pose_names = keys.get("expression", []), keys.get("pose", [])
+    keys = {g: body_record.shape_key_names(arm, g) for g in body_record.SHAPE_GROUPS}
+    expr_names, pose_names = keys["expression"], keys["pose"]
     previous = [(id_data, id_data.animation_data.action if id_data.animation_data else None,
                  getattr(id_data.animation_data, "action_slot", None) if id_data.animation_data else None)
                 for id_data in (arm, mesh.data.shape_keys if mesh is not None and mesh.data.shape_keys else None)
@@ -198,7 +219,7 @@ def apply_motion(rig: RigSpec | str | Path, armature: str, motion: Motion | str 
     if set_scene:
         set_scene_fps(scene, motion.fps)
         scene.frame_start, scene.frame_end = frame_start, frame_end
-    arm[PROP_PREFIX + "fps"] = float(motion.fps)
+    body_record.set_animation(arm, fps=motion.fps, motion_path=_path(motion_arg))
     return BuildResult(armature=arm.name, mesh=mesh.name if mesh is not None else "", actions=tuple(actions),
                        frame_start=frame_start, frame_end=frame_end,
                        fps=scene_fps(scene) if set_scene else float(motion.fps), shape_keys=keys)

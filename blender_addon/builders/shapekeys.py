@@ -6,6 +6,7 @@ import bpy
 import numpy as np
 
 from ..core.rigspec import RigSpec
+from .common import mute_shape_keys
 
 SLIDER_LIMIT = 10.0  # Blender's hard bound on shape-key slider ranges
 
@@ -84,15 +85,6 @@ def set_shape_values(ob: bpy.types.Object, names: list[str], values: np.ndarray)
 def set_correctives_muted(ob: bpy.types.Object, muted: bool) -> int:
     """Mute (or unmute) the pose-corrective shape keys of a built mesh, e.g. for fast viewport playback; their
     keyframes stay. Returns how many keys were changed."""
-    import json
+    from ..body_record import shape_key_names
 
-    names = json.loads(ob.get("smplpix_shape_keys", "{}")).get("pose", [])
-    key = ob.data.shape_keys
-    if key is None or not names:
-        return 0
-    blocks = key.key_blocks
-    wanted = set(names)
-    flags = np.array([(kb.name in wanted and muted) or (kb.name not in wanted and kb.mute) for kb in blocks], bool)
-    blocks.foreach_set("mute", flags)
-    ob.data.update()
-    return len(names)
+    return mute_shape_keys(ob, shape_key_names(ob, "pose"), muted)

@@ -7,7 +7,6 @@ rotations. Curves keyed on every frame are read directly; otherwise each curve i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import bpy
@@ -18,7 +17,8 @@ from ..core.readers import write_motion
 from ..core.rotations import matrix_to_rotvec, quat_to_matrix
 from .armature import bone_rest_orient
 from .camera import camera_from_blender
-from .common import PROP_PREFIX, assigned_fcurves, scene_fps, world_rotation
+from .. import body_record
+from .common import assigned_fcurves, scene_fps, world_rotation
 
 
 def _curve_samples(fc, frames: np.ndarray) -> np.ndarray:
@@ -58,7 +58,8 @@ def armature_motion(armature: bpy.types.Object | str, frame_range: tuple[int, in
         raise MotionError(f"{ob.name}: has no animation to write back; build it from a motion first.")
     start, end = frame_range or _frame_range(fcurves)
     frames = np.arange(start, end + 1, dtype=np.float64)
-    names = json.loads(ob.get(PROP_PREFIX + "joint_names", "null")) or [b.name for b in ob.data.bones]
+    rec = body_record.record(ob)
+    names = body_record.joint_names(ob) or [b.name for b in ob.data.bones]
     B = bone_rest_orient(ob, names)
     quats = np.empty((len(frames), len(names), 4))
     for j, jname in enumerate(names):
@@ -70,31 +71,30 @@ def armature_motion(armature: bpy.types.Object | str, frame_range: tuple[int, in
     R = np.einsum("jab,fjbc,jdc->fjad", B, Q, B)
     transl = loc @ B[0].T
     expression = _expression(ob, frames)
-    root_dirs = np.asarray(json.loads(ob.get(PROP_PREFIX + "root_expr_dirs", "[]")), np.float64).reshape(-1, 3)
+    root_dirs = np.asarray(body_record.root_expr_dirs(ob), np.float64).reshape(-1, 3)
     if expression is not None and len(root_dirs):  # the root location also carries (I - R_0) delta_0
         delta0 = expression[:, : len(root_dirs)] @ root_dirs[: expression.shape[1]]
         transl -= delta0 - np.einsum("fab,fb->fa", R[:, 0], delta0)
-    axes = ob.get(PROP_PREFIX + "axes", "Y")
-    camera = _camera(bpy.data.objects.get(ob.get(PROP_PREFIX + "camera", "")), frames, axes)
-    fps = float(ob.get(PROP_PREFIX + "fps", scene_fps(bpy.context.scene)))
+    axes = rec.axes or "Y"
+    camera = _camera(body_record.body_camera(ob), frames, axes)
+    fps = float(rec.fps or scene_fps(bpy.context.scene))
     motion = Motion(
-        model=str(ob.get(PROP_PREFIX + "model", "unknown")), fps=fps, joint_names=tuple(names),
+        model=rec.model or "unknown", fps=fps, joint_names=tuple(names),
         rotvec=matrix_to_rotvec(R), transl=transl,
-        betas=np.asarray(json.loads(ob.get(PROP_PREFIX + "betas", "[]")), np.float64), expression=expression,
+        betas=np.asarray(body_record.betas(ob), np.float64), expression=expression,
         camera=camera,
-        gender=str(ob.get(PROP_PREFIX + "gender", "neutral")), up_axis="Z" if axes == "Z" else "Y",
-        metadata={"source": "blender", "armature": ob.name, "frame_start": start,
-                  **({"world_axes": "opencv"} if axes == "opencv" else {})},
+        gender=rec.gender or "neutral", up_axis="Z" if axes == "Z" else "Y", world_axes=axes,
+        metadata={"source": "blender", "armature": ob.name, "scene_frame_start": start},
     )
     motion.validate(ob.name)
     return motion
 
 
 def _expression(ob: bpy.types.Object, frames: np.ndarray) -> np.ndarray | None:
-    mesh = bpy.data.objects.get(ob.get(PROP_PREFIX + "mesh", ""))
+    mesh = body_record.body_mesh(ob)
     if mesh is None or mesh.data.shape_keys is None:
         return None
-    names = json.loads(mesh.get(PROP_PREFIX + "shape_keys", "{}")).get("expression", [])
+    names = body_record.shape_key_names(ob, "expression")
     if not names:
         return None
     blocks = mesh.data.shape_keys.key_blocks
@@ -115,7 +115,7 @@ def _camera(cam_ob: bpy.types.Object | None, frames: np.ndarray, axes: str) -> C
         return None
     data = cam_ob.data
     scene = bpy.context.scene
-    size = tuple(cam_ob.get("smplpix_image_size", (scene.render.resolution_x, scene.render.resolution_y)))
+    size = body_record.camera_image_size(cam_ob) or (scene.render.resolution_x, scene.render.resolution_y)
     obj_curves = assigned_fcurves(cam_ob)
     data_curves = assigned_fcurves(data)
     if obj_curves is None:

@@ -2,3 +2,5 @@
 
 Importable from plain Python (numpy only), from Blender, and from the backend.
 """
+
+ADDON_VERSION = "0.1.0"  # the add-on version written into body records (= blender_manifest.toml)

@@ -6,7 +6,8 @@ Targets:
   -90 degree X rotation; glTF as generic.
 - unreal: FBX with geometry in centimetres and unit scale 1 (Unreal's units), X forward for Unreal's +X
   forward; glTF as generic.
-All presets export the armature's deform bones only, without leaf bones, with baked animation.
+All presets export the armature's deform bones only, without leaf bones, with baked animation; glTF presets keep
+every bone influence per vertex (Anny has up to 9: the default top 4 moves shoulders by up to 17 mm).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _GLTF_COMMON = (
     ("export_yup", True), ("export_skins", True), ("export_def_bones", True), ("export_leaf_bone", False),
     ("export_force_sampling", True), ("export_optimize_animation_size", False), ("export_anim_single_armature", True),
     ("export_animation_mode", "ACTIVE_ACTIONS"), ("export_cameras", True), ("export_apply", False),
+    ("export_all_influences", True),  # every skin weight (several JOINTS_n/WEIGHTS_n sets), not the top 4
 )
 
 PRESETS: dict[str, ExportPreset] = {

@@ -43,7 +43,7 @@ class ModelFileSpec:
         return tuple(self.files)
 
 
-_GENDERED = ("neutral", "male", "female")
+_GENDERED = ("neutral", "male", "female")  # file variants, best first (the names: core.names.GENDERS)
 
 MODEL_FILES: dict[str, ModelFileSpec] = {
     "anny": ModelFileSpec(

@@ -16,7 +16,15 @@ An uncompressed ``.npz`` with these keys (F frames, J joints, S shape, E express
 | image_size     | (2,)         | width, height in pixels of the source frames (with a camera)              |
 | foot_contact   | (F, 2)       | left/right foot in contact with the ground (optional)                     |
 
-Frame ``i`` is at time ``i / fps`` seconds. World axes are the body model's axes (``up_axis``).
+Frame ``i`` is at time ``i / fps`` seconds. The header (version 2) also carries the world axes and the
+source-frame mapping as first-class fields:
+
+- ``world_axes``: ``"Y"`` / ``"Z"`` (the body model's axes, = ``up_axis``) or ``"opencv"`` (camera axes: x right,
+  y down, z forward, e.g. SMPLify-X results).
+- ``frame_start``, ``frame_stride``, ``source_fps``: motion frame ``i`` is source video frame
+  ``frame_start + i * frame_stride`` (0-based); ``source_fps`` is the video's frame rate (0: unknown).
+
+Version 1 files kept these four in ``metadata``; :meth:`Motion.load` reads both (see :func:`_legacy_fields`).
 """
 
 from __future__ import annotations
@@ -28,7 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from .npzio import write_npz_atomic
-MOTION_VERSION = 1
+
+MOTION_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+WORLD_AXES = ("Y", "Z", "opencv")
+_MAPPING_KEYS = ("world_axes", "frame_start", "frame_stride", "source_fps")  # metadata keys of version 1
+MAX_FPS = 10_000.0
 
 
 class MotionError(ValueError):
@@ -61,6 +74,26 @@ class Motion:
     up_axis: str = "Y"
     source_video: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
+    world_axes: str = ""  # "Y" / "Z" / "opencv"; "" = up_axis (see the module docstring)
+    frame_start: int = 0  # source frame of motion frame 0
+    frame_stride: int = 1  # source frames per motion frame
+    source_fps: float = 0.0  # the source video's frame rate (0: unknown)
+
+    def __post_init__(self) -> None:
+        legacy = _legacy_fields(self.metadata)
+        if legacy:  # version-1 style metadata keys become fields (fields given explicitly win)
+            object.__setattr__(self, "metadata", {k: v for k, v in self.metadata.items() if k not in _MAPPING_KEYS})
+            for key, value in legacy.items():
+                defaulted = getattr(self, key) == _DEFAULTS[key] or (key == "world_axes" and
+                                                                    self.world_axes == self.up_axis)
+                if defaulted:
+                    object.__setattr__(self, key, value)
+        if not self.world_axes:
+            object.__setattr__(self, "world_axes", self.up_axis)
+
+    def source_frames(self) -> np.ndarray:
+        """(F,) 0-based source video frame of each motion frame: frame_start + i * frame_stride."""
+        return self.frame_start + self.frame_stride * np.arange(self.num_frames, dtype=np.int64)
 
     @property
     def num_frames(self) -> int:
@@ -82,29 +115,54 @@ class Motion:
             if not cond:
                 raise MotionError(f"{source}: {what}.")
 
-        need(self.fps > 0, f"fps is {self.fps}; it must be positive")
+        need(_finite_number(self.fps) and 0 < self.fps <= MAX_FPS,
+             f"fps is {self.fps}; it must be a finite number in (0, {MAX_FPS:g}]")
+        need(F > 0, "has 0 frames; a motion needs at least one frame")
         need(self.rotvec.ndim == 3 and self.rotvec.shape[1:] == (J, 3),
              f"rotvec has shape {self.rotvec.shape}, expected (frames, {J}, 3)")
         need(self.transl.shape == (F, 3), f"transl has shape {self.transl.shape}, expected ({F}, 3)")
         need(bool(np.all(np.isfinite(self.rotvec))) and bool(np.all(np.isfinite(self.transl))),
              "rotvec/transl contain NaN or infinite values")
+        need(np.asarray(self.betas).ndim == 1 and bool(np.all(np.isfinite(self.betas))),
+             "betas must be a finite (S,) vector")
         if self.expression is not None:
             need(self.expression.ndim == 2 and self.expression.shape[0] == F, "expression must be (frames, E)")
+            need(bool(np.all(np.isfinite(self.expression))), "expression contains NaN or infinite values")
         if self.confidence is not None:
             need(self.confidence.shape == (F,), "confidence must be (frames,)")
+            need(bool(np.all(np.isfinite(self.confidence))), "confidence contains NaN or infinite values")
         if self.foot_contact is not None:
             need(self.foot_contact.shape == (F, 2), "foot_contact must be (frames, 2)")
         if self.camera is not None:
-            c = self.camera
-            need(c.K.shape == (F, 3, 3) and c.R.shape == (F, 3, 3) and c.t.shape == (F, 3),
-                 "camera arrays must be (frames, 3, 3), (frames, 3, 3), (frames, 3)")
-        need(self.up_axis in ("Y", "Z"), f"up_axis is {self.up_axis!r}")
+            self._validate_camera(need)
+        need(self.up_axis in ("Y", "Z"), f"up_axis is {self.up_axis!r}; expected 'Y' or 'Z'")
+        need(self.world_axes in (self.up_axis, "opencv"),
+             f"world_axes is {self.world_axes!r}; expected {self.up_axis!r} (up_axis) or 'opencv'")
+        need(_whole_number(self.frame_start) and self.frame_start >= 0,
+             f"frame_start is {self.frame_start}; it must be a whole number >= 0")
+        need(_whole_number(self.frame_stride) and self.frame_stride >= 1,
+             f"frame_stride is {self.frame_stride}; it must be a whole number >= 1")
+        need(_finite_number(self.source_fps) and 0 <= self.source_fps <= MAX_FPS,
+             f"source_fps is {self.source_fps}; it must be finite, 0 (unknown) or positive")
+
+    def _validate_camera(self, need) -> None:
+        c, F = self.camera, self.num_frames
+        need(c.K.shape == (F, 3, 3) and c.R.shape == (F, 3, 3) and c.t.shape == (F, 3),
+             "camera arrays must be (frames, 3, 3), (frames, 3, 3), (frames, 3)")
+        need(all(np.all(np.isfinite(a)) for a in (c.K, c.R, c.t)), "camera K/R/t contain NaN or infinite values")
+        need(bool(np.all(c.K[:, 0, 0] > 0) and np.all(c.K[:, 1, 1] > 0)),
+             "camera focal lengths (cam_K[:, 0, 0], cam_K[:, 1, 1]) must be positive")
+        size = tuple(c.image_size)
+        need(len(size) == 2 and all(_whole_number(v) and v > 0 for v in size),
+             f"image_size is {size}; width and height must be positive whole numbers")
 
     def save(self, path: str | Path) -> Path:
         self.validate(str(path))
         path = Path(path)
         header = {"version": MOTION_VERSION, "model": self.model, "gender": self.gender, "fps": float(self.fps),
-                  "up_axis": self.up_axis, "source_video": self.source_video, "metadata": self.metadata}
+                  "up_axis": self.up_axis, "world_axes": self.world_axes, "frame_start": int(self.frame_start),
+                  "frame_stride": int(self.frame_stride), "source_fps": float(self.source_fps),
+                  "source_video": self.source_video, "metadata": self.metadata}
         arrays = {
             "header": np.asarray(json.dumps(header)),
             "joint_names": np.asarray(self.joint_names, dtype=np.str_),
@@ -133,8 +191,10 @@ class Motion:
                     raise MotionError(f"{path}: not a SMPLpix Studio motion file (no 'header'); AMASS and other "
                                       "formats are read by blender_addon.core.readers.read_motion.")
                 header = json.loads(str(d["header"]))
-                if header.get("version") != MOTION_VERSION:
-                    raise MotionError(f"{path}: motion version {header.get('version')}, expected {MOTION_VERSION}.")
+                if header.get("version") not in READABLE_VERSIONS:
+                    raise MotionError(f"{path}: motion version {header.get('version')}, expected one of "
+                                      f"{READABLE_VERSIONS}; re-export it with this version of SMPLpix Studio.")
+                fields = {k: header[k] for k in _MAPPING_KEYS if k in header}  # version 2; v1: in metadata
                 camera = None
                 if "cam_K" in d.files:
                     w, h = (int(v) for v in d["image_size"])
@@ -149,7 +209,7 @@ class Motion:
                     camera=camera,
                     foot_contact=d["foot_contact"] if "foot_contact" in d.files else None,
                     gender=header.get("gender", "neutral"), up_axis=header.get("up_axis", "Y"),
-                    source_video=header.get("source_video", ""), metadata=header.get("metadata", {}),
+                    source_video=header.get("source_video", ""), metadata=header.get("metadata", {}), **fields,
                 )
         except MotionError:
             raise
@@ -157,3 +217,27 @@ class Motion:
             raise MotionError(f"{path}: not a readable motion file ({exc}).") from exc
         motion.validate(str(path))
         return motion
+
+
+_DEFAULTS = {"world_axes": "", "frame_start": 0, "frame_stride": 1, "source_fps": 0.0}
+
+
+def _legacy_fields(metadata: dict) -> dict:
+    """The source-frame mapping and world axes a version-1 motion kept in ``metadata`` (as field values)."""
+    out = {}
+    for key in _MAPPING_KEYS:
+        if key in metadata:
+            cast = {"world_axes": str, "source_fps": float}.get(key, int)
+            try:
+                out[key] = cast(metadata[key])
+            except (TypeError, ValueError):
+                out[key] = metadata[key]  # left for validate() to name
+    return out
+
+
+def _finite_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and bool(np.isfinite(x))
+
+
+def _whole_number(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import bpy
 import numpy as np
 
+from ..body_record import shape_key_names
 from ..core.export_presets import ExportPreset, get_preset
 
 
@@ -34,7 +34,7 @@ def _without_shape_keys(objects: list[bpy.types.Object]):
             basis = np.empty(n * 3, np.float32)
             blocks[0].data.foreach_get("co", basis)
             co = basis.astype(np.float64)
-            shape_names = json.loads(ob.get("smplpix_shape_keys", "{}")).get("shape", [])
+            shape_names = shape_key_names(ob, "shape")
             buf = np.empty(n * 3, np.float32)
             for name in shape_names:
                 if name in blocks and blocks[name].value != 0.0:

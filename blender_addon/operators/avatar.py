@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bpy
 
+from .. import body_record
 from ..core.jobs.avatar import ROLE_CHECKPOINT, ROLE_FRAMES, RenderAvatarParams, TrainAvatarParams
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, backend_poll
@@ -22,8 +23,7 @@ def train_steps(context, name: str, prefix: str = ""):
         size=int(s.avatar_size), model_dir=model_dir_param(get_prefs(context), {}, arm.smplpix.model).get("model_dir"),
     ).to_params()
     result = yield JobStep(TrainAvatarParams.KIND, params, f"{prefix}Train avatar of {name}")
-    arm = bpy.data.objects[name]
-    arm.smplpix.avatar_path = result.files[ROLE_CHECKPOINT]
+    body_record.set_avatar(bpy.data.objects[name], result.files[ROLE_CHECKPOINT])
     return result.files[ROLE_CHECKPOINT]
 
 
@@ -41,8 +41,8 @@ def render_steps(context, name: str, prefix: str = ""):
         checkpoint=existing_path(arm.smplpix.avatar_path, "avatar checkpoint"), motion=str(motion),
         model_dir=model_dir_param(get_prefs(context), {}, arm.smplpix.model).get("model_dir")).to_params()
     result = yield JobStep(RenderAvatarParams.KIND, params, f"{prefix}Render avatar of {name}")
-    camera = next((ob.name for ob in bpy.data.objects if ob.type == "CAMERA" and ob.smplpix.role == "CAMERA"
-                   and ob.smplpix.video_path == bpy.data.objects[name].smplpix.video_path), None)
+    cam_ob = body_record.body_camera(bpy.data.objects[name])
+    camera = cam_ob.name if cam_ob is not None else None
     return load_preview(result.files[ROLE_FRAMES], frame_start=context.scene.frame_start, camera=camera,
                         name=f"{name}Avatar")
 

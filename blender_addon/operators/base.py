@@ -52,6 +52,15 @@ def print_progress(rec: JobRecord, msg: P.Message) -> None:
     sys.stdout.flush()
 
 
+def unexpected_error_text(label: str, exc: BaseException) -> str:
+    """One report line for an error that is not the user's to fix; the traceback goes to the system console."""
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{label} failed ({type(exc).__name__}: {first}); nothing was changed, details in the system console"
+
+
 def error_text(rec: JobRecord) -> str:
     err = rec.error
     if err is None:
@@ -132,6 +141,9 @@ class JobOperator:
         except (UserError, *USER_ERRORS) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        except Exception as exc:  # the builders have already removed what they made
+            self.report({"ERROR"}, unexpected_error_text(self.bl_label, exc))
+            return {"CANCELLED"}
         finally:
             if listener and listener in SESSION.listeners:
                 SESSION.listeners.remove(listener)
@@ -193,6 +205,10 @@ class JobOperator:
         except (UserError, *USER_ERRORS) as exc:
             self._finish(context)
             self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except Exception as exc:  # the builders have already removed what they made
+            self._finish(context)
+            self.report({"ERROR"}, unexpected_error_text(self._label, exc))
             return {"CANCELLED"}
         if not self._submit(step):
             self._finish(context)

@@ -22,13 +22,22 @@ def body_params(model: str, gender: str, prefs, phenotype: dict | None = None, b
 
 
 def tag_built(result, rig_path: str, model: str, motion_path: str = "", video_path: str = "") -> None:
-    """Record on the built objects what made them (``Object.smplpix``)."""
-    for name, role in ((result.armature, "ARMATURE"), (result.mesh, "MESH"), (result.camera, "CAMERA")):
-        ob = bpy.data.objects.get(name) if name else None
-        if ob is None:
-            continue
-        ob.smplpix.role, ob.smplpix.model, ob.smplpix.rig_path = role, model, rig_path
-        ob.smplpix.motion_path, ob.smplpix.video_path = motion_path, video_path
+    """Add to the body record of a built body (``result``: a BuildResult) what made it: the rig, model, motion and
+    video files (the builders write the rest; see ``body_record.py``)."""
+    from .. import body_record
+
+    arm = bpy.data.objects.get(result.armature) if result.armature else None
+    if arm is None:
+        return
+    rec = body_record.record(arm)
+    rec.role, rec.model, rec.rig_path = "ARMATURE", model, rig_path
+    mesh = bpy.data.objects.get(result.mesh) if result.mesh else None
+    if rec.mesh is None and mesh is not None:
+        rec.mesh = mesh
+    if rec.mesh is not None:
+        rec.mesh.smplpix.role, rec.mesh.smplpix.body = "MESH", arm
+    camera = bpy.data.objects.get(result.camera) if result.camera else None
+    body_record.set_animation(arm, camera=camera, motion_path=motion_path, video_path=video_path)
 
 
 def select_only(name: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bpy
 
+from ..body_record import body_camera
 from .targets import body_armature
 
 
@@ -48,9 +49,9 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
             path = path.with_suffix(preset.suffix)
         arm = body_armature(context)
         objects = [arm.name]
-        if self.camera and arm.smplpix.motion_path:
-            objects += [ob.name for ob in context.scene.objects if ob.type == "CAMERA"
-                        and ob.smplpix.role == "CAMERA" and ob.smplpix.motion_path == arm.smplpix.motion_path]
+        camera = body_camera(arm) if self.camera else None
+        if camera is not None and context.scene.objects.get(camera.name) is not None:
+            objects.append(camera.name)
         try:
             written = export_scene(objects, path, preset)
         except (ValueError, OSError, RuntimeError) as exc:

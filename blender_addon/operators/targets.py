@@ -17,11 +17,11 @@ def existing_path(path: str, what: str) -> str:
 
 
 def body_armature(context):
-    """The active object's body armature (the active object or its parent), or None."""
-    ob = context.active_object
-    if ob is not None and ob.type != "ARMATURE" and ob.parent is not None:
-        ob = ob.parent
-    return ob if ob is not None and ob.type == "ARMATURE" and ob.smplpix.role == "ARMATURE" else None
+    """The active object's body armature (the active object, the body its mesh/camera belongs to, or its parent),
+    or None; its record is ``body_record.record(arm)``."""
+    from ..body_record import find_body
+
+    return find_body(context.active_object)
 
 
 def model_dir_param(prefs, params: dict, model: str | None = None) -> dict:

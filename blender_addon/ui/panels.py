@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import bpy
 
+from ..body_record import body_mesh as record_mesh
+from ..body_record import shape_key_names
+from ..core.names import ANNY_PHENOTYPES
 from ..operators.targets import body_armature
 from ..ipc.session import SESSION
 
@@ -39,10 +40,7 @@ class _Panel:
 def _shape_key_group(mesh, group: str) -> list:
     if mesh is None or mesh.data.shape_keys is None:
         return []
-    try:
-        names = json.loads(mesh.get("smplpix_shape_keys", "{}")).get(group, [])
-    except ValueError:
-        return []
+    names = shape_key_names(mesh, group)
     blocks = mesh.data.shape_keys.key_blocks
     return [blocks[n] for n in names if n in blocks]
 
@@ -51,8 +49,7 @@ def body_mesh(context):
     arm = body_armature(context)
     if arm is None:
         return None
-    return bpy.data.objects.get(arm.get("smplpix_mesh", "")) or next(
-        (c for c in arm.children if c.type == "MESH"), None)
+    return record_mesh(arm)
 
 
 class SMPLPIX_PT_body(_Panel, bpy.types.Panel):
@@ -66,7 +63,7 @@ class SMPLPIX_PT_body(_Panel, bpy.types.Panel):
         col.prop(s, "model")
         if s.model == "anny":
             sub = col.column(align=True)
-            for name in ("gender", "age", "muscle", "weight", "height", "proportions"):
+            for name in ANNY_PHENOTYPES:
                 sub.prop(s, f"pheno_{name}", slider=True)
         else:
             col.prop(s, "gender")

@@ -132,7 +132,7 @@ def bench_onnx(model, size, batch, iters: int, fp16: bool) -> tuple[float, str]:
 def bench_raster(size: int, batch: int, dev, iters: int) -> float:
     """Frames/s of the full input rasterization (procedural body, 2x supersampling, code + normals + coverage)."""
     from backend.avatar.body import colour_code
-    from backend.avatar.procedural import ProceduralBody
+    from backend.bodymodels.procedural import ProceduralBody
     from backend.avatar.render import RasterSpec, raster_inputs
     from backend.avatar.synthetic import synthetic_motion
 

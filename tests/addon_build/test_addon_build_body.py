@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from addon_build_helpers import evaluated_local_verts, make_toy_rig, world_heads
 bpy = pytest.importorskip("bpy")
 
 from blender_addon.builders.armature import bone_rest_orient  # noqa: E402
+from blender_addon import body_record  # noqa: E402
 from blender_addon.builders.common import world_rotation  # noqa: E402
 from blender_addon.builders.scene import build_body  # noqa: E402
 
@@ -61,7 +61,7 @@ def test_mesh_weights_uvs_and_shape_keys(empty_scene, toy_rig):
         kb.data.foreach_get("co", co)
         np.testing.assert_allclose(co.reshape(V, 3), toy_rig.template + toy_rig.shape_dirs[k], atol=1e-6)
     np.testing.assert_allclose([blocks[n].value for n in toy_rig.shape_names[:2]], betas, atol=1e-6)
-    assert json.loads(ob["smplpix_shape_keys"])["expression"] == list(toy_rig.expr_names)
+    assert body_record.shape_key_names(ob, "expression") == list(toy_rig.expr_names)
     # keys other than the given betas rest at 0: the evaluated rest mesh is the shaped template
     np.testing.assert_allclose(evaluated_local_verts(ob), toy_rig.rest_state(betas)[0], atol=1e-5)
 

@@ -5,7 +5,6 @@ RigSpec.skin, and the write-back round trip is lossless."""
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from addon_build_helpers import evaluated_local_verts, world_heads
 
 bpy = pytest.importorskip("bpy")
 
+from blender_addon import body_record  # noqa: E402
 from blender_addon.builders.common import world_rotation  # noqa: E402
 from blender_addon.builders.scene import build_motion  # noqa: E402
 from blender_addon.builders.writeback import armature_motion  # noqa: E402
@@ -108,7 +108,7 @@ def test_amass_smplh_motion_on_smplx_rig(empty_scene, smplx_rig, tmp_path):
     rotvec = np.zeros((F, 55, 3))
     src = poses.reshape(F, 52, 3)
     rotvec[:, :22], rotvec[:, 25:] = src[:, :22], src[:, 22:]
-    betas = np.asarray(json.loads(arm["smplpix_betas"]))
+    betas = np.asarray(body_record.betas(arm))
     assert len(betas) == len(smplx_rig.shape_names)  # AMASS's 16 betas, cut to the rig's 10
     _, joints = smplx_rig.rest_state(betas)
     _, heads = smplx_rig.forward_kinematics(rotvec_to_matrix(rotvec), trans, joints)

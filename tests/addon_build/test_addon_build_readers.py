@@ -121,7 +121,7 @@ def test_smplify_pkl_file_and_folder(tmp_path):
         with open(tmp_path / f"img_{i:03d}" / "000.pkl", "wb") as fh:
             pickle.dump(r, fh, protocol=2)
     one = read_motion(tmp_path / "img_001" / "000.pkl")
-    assert one.num_frames == 1 and one.joint_names == SMPLX_JOINTS and one.metadata["world_axes"] == "opencv"
+    assert one.num_frames == 1 and one.joint_names == SMPLX_JOINTS and one.world_axes == "opencv"
     np.testing.assert_allclose(one.rotvec[0, 0], results[1]["global_orient"][0], atol=1e-7)
     np.testing.assert_allclose(one.rotvec[0, 1:22].ravel(), results[1]["body_pose"][0])
     np.testing.assert_allclose(one.rotvec[0, 25:40].ravel(), results[1]["left_hand_pose"][0])

@@ -59,7 +59,8 @@ def test_addon_ui_video_to_avatar_chains_every_step(session, short_clip, capsys)
 
         ndc = world_to_camera_view(scene, cam, pelvis)
         assert 0.0 < ndc.x < 1.0 and 0.0 < ndc.y < 1.0
-    # One undo step holds the whole result: undoing it would not be possible headless, but the operator is one unit.
+    # The operator is one undo unit; that one undo really takes a whole result away is checked with Add Body in
+    # test_addon_ui_modal.py (headless Blender can undo once the step is pushed).
     assert "UNDO" in bpy.types.SMPLPIX_OT_video_to_avatar.bl_options
 
 

@@ -101,3 +101,30 @@ def test_perception_cache_masks_are_found_and_resampled_into_the_crop(tmp_path):
     assert abs(xs.min() - 6.4) <= 1.5 and abs(xs.max() - 57.6) <= 1.5 and abs(ys.min() - 6.4) <= 1.5
     assert abs(on.sum() - 51.2**2) < 0.1 * 51.2**2
     assert abs((crop[2] > 0.5).sum() - 12.8**2) < 0.35 * 12.8**2  # whole frame: 160 px of 800 -> 12.8 px of 64
+
+
+def test_dataset_reads_the_video_frames_of_a_strided_motion(synthetic_clip, tmp_path):
+    """A motion estimated with Start 6 / Stride 3 pairs motion frame i with video frame 6 + 3 i, not frame i."""
+    import dataclasses
+
+    from backend.avatar.dataset import SplitSpec, build_dataset, crop_image, read_video_frames
+    from blender_addon.core.motion import Camera, Motion
+
+    frames_dir, motion_path = synthetic_clip
+    full = Motion.load(motion_path)
+    pick = np.arange(6, full.num_frames, 3)
+    c = full.camera
+    sub = dataclasses.replace(full, rotvec=full.rotvec[pick], transl=full.transl[pick], confidence=None,
+                              expression=None, foot_contact=None, frame_start=6, frame_stride=3,
+                              camera=Camera(K=c.K[pick], R=c.R[pick], t=c.t[pick], image_size=c.image_size))
+    build_dataset(frames_dir, sub.save(tmp_path / "strided.npz"), tmp_path / "ds", size=64, mask_source="raster",
+                  split=SplitSpec(blocks=2, gap=1))
+    with np.load(tmp_path / "ds" / "data.npz") as d:
+        frame_index, frames, crop = d["frame_index"], d["frames"], d["crop"]
+    np.testing.assert_array_equal(frame_index, pick)
+    video = read_video_frames(frames_dir, np.arange(full.num_frames))
+    for i in (0, len(pick) // 2, len(pick) - 1):
+        right = crop_image(video[int(pick[i])], crop[i], 64)[0].transpose(2, 0, 1)
+        wrong = crop_image(video[i], crop[i], 64)[0].transpose(2, 0, 1)
+        err_right = np.abs(frames[i].astype(float) - right).mean()
+        assert err_right < 1e-6 < np.abs(frames[i].astype(float) - wrong).mean()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from ..names import GENDERS, MODEL_NAMES
 from . import JobParams, job_contract, require
 
 __all__ = ["GENDERS", "MODELS", "ROLE_RIG", "BuildBodyParams"]
 
-MODELS = ("anny", "smplx", "smplh", "smpl", "flame", "mano")
-GENDERS = ("neutral", "male", "female")
+MODELS = MODEL_NAMES  # the one list (core/names.py)
 ModelName = Literal[MODELS]
 Gender = Literal[GENDERS]
 ROLE_RIG = "rig"  # RigSpec .npz (blender_addon.core.rigspec)

@@ -31,6 +31,27 @@ def _text(value: np.ndarray, default: str) -> str:
     return str(v)
 
 
+def _frames_by(data: dict, key: str, width: int | None, path: Path, frames: int | None = None,
+               optional: bool = False) -> np.ndarray | None:
+    """``data[key]`` as a float (F, width) array, or a MotionError naming the file and the key."""
+    if key not in data:
+        if optional:
+            return None
+        raise MotionError(f"{path}: AMASS key '{key}' is missing; the file is incomplete or not an AMASS motion.")
+    try:
+        a = np.asarray(data[key], np.float64)
+    except (TypeError, ValueError):
+        raise MotionError(f"{path}: AMASS key '{key}' is not numeric.") from None
+    want = f"(frames, {width})" if width else "(frames, values)"
+    if a.ndim != 2 or (width is not None and a.shape[1] != width) or (frames is not None and a.shape[0] != frames):
+        if key == "pose_hand" and a.ndim == 2 and a.shape[0] == frames:
+            raise MotionError(f"{path}: AMASS key 'pose_hand' has {a.shape[1]} values per frame, expected 90 "
+                              "(30 joints; PCA hands unsupported).")
+        raise MotionError(f"{path}: AMASS key '{key}' has shape {a.shape}, expected {want}"
+                          + (f" with {frames} frames like 'trans'" if frames is not None else "") + ".")
+    return a
+
+
 def read_amass(path: str | Path) -> Motion:
     """Read an AMASS .npz (either key variant) into a Motion with smplh (52) or smplx (55) joints."""
     path = Path(path)
@@ -46,31 +67,37 @@ def read_amass(path: str | Path) -> Motion:
         raise MotionError(f"{path}: not a readable AMASS .npz ({exc}).") from exc
     if not is_amass(list(data)):
         raise MotionError(f"{path}: no AMASS keys (need 'trans' and 'poses' or 'root_orient').")
-    trans = np.asarray(data["trans"], np.float64)
+    trans = _frames_by(data, "trans", 3, path)
     F = trans.shape[0]
+    if F == 0:
+        raise MotionError(f"{path}: 'trans' has 0 frames; the motion is empty.")
     fps = data.get("mocap_frame_rate", data.get("mocap_framerate"))
     if fps is None:
         raise MotionError(f"{path}: no 'mocap_frame_rate' / 'mocap_framerate'; cannot tell the frame rate.")
+    if np.asarray(fps).size != 1:
+        raise MotionError(f"{path}: 'mocap_frame_rate' must be one number, got shape {np.asarray(fps).shape}.")
     model = _text(data.get("surface_model_type"), "").lower()
     if "root_orient" in data:
         zeros = np.zeros((F, 0))
-        body = np.concatenate([data["root_orient"], data["pose_body"]], axis=1).reshape(F, -1, 3)
-        hands = np.asarray(data.get("pose_hand", np.zeros((F, 90)))).reshape(F, -1, 3)
-        if hands.shape[1] != 30:
-            raise MotionError(f"{path}: pose_hand has {hands.shape[1]} joints, expected 30 (PCA hands unsupported).")
+        body = np.concatenate([_frames_by(data, "root_orient", 3, path, F),
+                               _frames_by(data, "pose_body", 63, path, F)], axis=1).reshape(F, -1, 3)
+        hands = _frames_by(data, "pose_hand", 90, path, F, optional=True)
+        hands = (np.zeros((F, 90)) if hands is None else hands).reshape(F, -1, 3)
         if model == "smplx" or "pose_jaw" in data:
-            head = np.concatenate([data.get("pose_jaw", np.zeros((F, 3))), data.get("pose_eye", np.zeros((F, 6))),
+            jaw = _frames_by(data, "pose_jaw", 3, path, F, optional=True)
+            eye = _frames_by(data, "pose_eye", 6, path, F, optional=True)
+            head = np.concatenate([np.zeros((F, 3)) if jaw is None else jaw, np.zeros((F, 6)) if eye is None else eye,
                                    zeros], axis=1).reshape(F, 3, 3)
             rotvec, model = np.concatenate([body[:, :22], head, hands], axis=1), "smplx"
         else:
             rotvec, model = np.concatenate([body[:, :22], hands], axis=1), "smplh"
     else:
-        poses = np.asarray(data["poses"], np.float64).reshape(F, -1, 3)
+        poses = _frames_by(data, "poses", None, path, F)
         by_count = {52: "smplh", 55: "smplx", 24: "smpl"}
-        if poses.shape[1] not in by_count:
-            raise MotionError(f"{path}: 'poses' has {poses.shape[1] * 3} values per frame; expected 156 (SMPL-H), "
+        if poses.shape[1] % 3 or poses.shape[1] // 3 not in by_count:
+            raise MotionError(f"{path}: 'poses' has {poses.shape[1]} values per frame; expected 156 (SMPL-H), "
                               "165 (SMPL-X) or 72 (SMPL).")
-        rotvec, model = poses, by_count[poses.shape[1]]
+        rotvec, model = poses.reshape(F, -1, 3), by_count[poses.shape[1] // 3]
     names = {"smplh": SMPLH_JOINTS, "smplx": SMPLX_JOINTS}.get(model, JOINTS_BY_MODEL.get(model))
     motion = Motion(
         model=model, fps=float(np.asarray(fps).item()), joint_names=tuple(names), rotvec=np.asarray(rotvec, np.float64),

@@ -7,7 +7,7 @@ Pickle cannot be avoided for this format, so only numpy array reconstruction and
 any other global in the file raises :class:`MotionError`, so a hostile file cannot run code.
 
 The bodies are in the camera's OpenCV axes (x right, y down, z forward); the Motion records that as
-``metadata["world_axes"] = "opencv"`` and the Blender build turns it upright.
+``world_axes = "opencv"`` and the Blender build turns it upright.
 """
 
 from __future__ import annotations
@@ -67,6 +67,6 @@ def read_smplify(path: str | Path, fps: float = 30.0) -> Motion:
     expr = np.stack([fr[3] for fr in frames]) if frames[0][3].size else None
     motion = Motion(model="smplx", fps=float(fps), joint_names=SMPLX_JOINTS, rotvec=rotvec,
                     transl=np.stack([fr[1] for fr in frames]), betas=frames[0][2], expression=expr, up_axis="Y",
-                    metadata={"source": "smplify-x", "world_axes": "opencv", "source_file": path.name})
+                    world_axes="opencv", metadata={"source": "smplify-x", "source_file": path.name})
     motion.validate(str(path))
     return motion

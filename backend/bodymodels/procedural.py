@@ -1,7 +1,7 @@
 """A small procedural articulated body (tapered-tube limbs, rigid skinning) following the BodyModel interface.
 
 It needs no downloaded model files, so the avatar pipeline, its tests and its benchmarks run anywhere; it is also the
-``procedural`` model of ``backend.avatar.body.load_model``. Y is up, metres, about 1.7 m tall at zero shape.
+``procedural`` model of ``backend.bodymodels.load_body_model``. Y is up, metres, about 1.7 m tall at zero shape.
 Shape: ``shape[:, 0]`` scales height (+0.1 = 10 % taller), ``shape[:, 1]`` scales limb girth.
 """
 
