@@ -44,6 +44,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and getattr(test, "id", getattr(test, "attr", "")) == "TYPE_CHECKING"
+
+
 def imports(path: Path) -> list[Import]:
     """Every import of the file, relative ones resolved against its package."""
     tree = ast.parse(path.read_text(), str(path))
@@ -54,8 +59,12 @@ def imports(path: Path) -> list[Import]:
             package = package[:-1]
     except ValueError:  # a file outside the repository (the checker's own probe)
         package = []
+    type_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block) for stmt in block.body
+                 for n in ast.walk(stmt)}  # `if TYPE_CHECKING:` imports never run
     out = []
     for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         top = id(node) in top_level
         if isinstance(node, ast.Import):
             out += [Import(alias.name, node.lineno, top, False) for alias in node.names]
@@ -184,9 +193,7 @@ def _is_package_init_edge(a: str, b: str) -> bool:
 
 @pytest.mark.parametrize("package", [
     "blender_addon",
-    pytest.param("backend", marks=pytest.mark.xfail(strict=True, reason=(
-        "backend.server: connection -> server -> worker -> connection (the server's handshake/worker rework, "
-        "engineer r1); strict: drop this mark once it is gone"))),
+    "backend",
 ])
 def test_no_import_cycles_even_through_lazy_imports(package):
     graph = {a: {b for b in deps if not _is_package_init_edge(a, b)} for a, deps in import_graph().items()}
