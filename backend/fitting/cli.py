@@ -59,6 +59,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--stride", type=int, default=1, help="use every n-th frame (default 1)")
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: from image size)")
+    p.add_argument("--camera", default="auto", choices=("auto", "static"),
+                   help="auto: track a panning/zooming camera from the background (static footage stays static); "
+                        "static: assume a fixed camera")
     p.add_argument("--iterations", type=int, default=None, help="main fitting iterations (default 160)")
     p.add_argument("--no-hands", action="store_true", help="do not fit fingers")
     p.add_argument("--follow-fast-motion", action="store_true",
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     req = EstimateRequest(input=Path(args.input), output=Path(args.output), model=args.model,
                           model_dir=Path(args.model_dir) if args.model_dir else None,
                           frames=FrameRange(args.start, args.end, args.stride), device=args.device, cache_dir=cache,
-                          fit=fit, keypoints_out=Path(args.keypoints) if args.keypoints else None)
+                          fit=fit, keypoints_out=Path(args.keypoints) if args.keypoints else None,
+                          camera=args.camera)
     bar = ProgressBar()
     try:
         result = estimate(req, progress=bar)

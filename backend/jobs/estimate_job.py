@@ -1,7 +1,7 @@
 """Server job kind ``estimate``: video/images -> motion .npz in the job folder.
 
 params: ``input`` (path, required), ``model`` ("anny"), ``model_dir``, ``start``, ``end``, ``stride``, ``focal``,
-``iterations``, ``hands`` (bool), ``follow_fast_motion`` (bool), ``cache_dir`` (detections cache; default: ``<job_dir>/../detections_cache``).
+``iterations``, ``hands`` (bool), ``follow_fast_motion`` (bool), ``camera`` ("auto" | "static"), ``cache_dir`` (detections cache; default: ``<job_dir>/../detections_cache``).
 Returns ``{"motion": motion.npz, "keypoints": keypoints.npz, "metrics": metrics.json}``.
 """
 
@@ -35,11 +35,15 @@ def estimate_job(params: dict, ctx: JobContext) -> dict:
             fit = dataclasses.replace(fit, iters_body=max(0, int(params["iterations"])))
     except (TypeError, ValueError) as exc:
         raise JobError(f"estimate: bad parameter ({exc}); start/end/stride/iterations are integers") from exc
+    camera = params.get("camera", "auto")
+    if camera not in ("auto", "static"):
+        raise JobError(f"estimate: camera must be 'auto' or 'static', got {camera!r}")
     cache = Path(params["cache_dir"]) if params.get("cache_dir") else ctx.job_dir.parent / "detections_cache"
     out = ctx.job_dir / "motion.npz"
     req = EstimateRequest(input=src, output=out, model=str(params.get("model", "anny")),
                           model_dir=Path(params["model_dir"]) if params.get("model_dir") else None, frames=frames,
-                          device=ctx.device, cache_dir=cache, fit=fit, keypoints_out=ctx.job_dir / "keypoints.npz")
+                          device=ctx.device, cache_dir=cache, fit=fit, keypoints_out=ctx.job_dir / "keypoints.npz",
+                          camera=camera)
     try:
         result = estimate(req, progress=ctx.progress, cancelled=lambda: ctx.cancelled)
     except (DetectionCancelled, FitCancelled):
