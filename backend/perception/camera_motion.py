@@ -95,20 +95,22 @@ def static_camera(num_frames: int, focal: float, image_size: tuple[int, int], wa
 
 
 class CameraTracker:
-    """Tracks the background frame by frame as frames stream (fed by detection, so nothing is decoded twice).
+    """Tracks the background as frames stream (fed by detection, so nothing is decoded twice).
 
     :meth:`feed` takes each frame with the person's box/mask; :meth:`finish` returns the :class:`CameraMotion`.
-    Static check: every :data:`KEYFRAME_EVERY` frames the current frame is tracked against the first one directly;
-    while those tracks move less than :data:`STATIC_PX` the camera counts as static and the per-step fits are skipped.
+    While the camera looks static it costs a resize per frame: every :data:`KEYFRAME_EVERY` frames the current frame
+    is tracked against the first one directly, and while it lines up (median track < :data:`STATIC_PX`) the frames
+    since the last check are static. Once a check finds motion, the frames since the last static check (kept in a
+    short buffer) and every later one are tracked step by step.
     """
 
     def __init__(self) -> None:
         self.image_size: tuple[int, int] = (0, 0)
         self.scale = 1.0  # tracking px per full-resolution px
         self._first: tuple[np.ndarray, np.ndarray] | None = None  # (grey, mask) of frame 0
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None
-        self._pairs: list[tuple[np.ndarray, np.ndarray]] = []  # RANSAC-inlier tracks per step, centred px
-        self._moved = False
+        self._recent: list[tuple[np.ndarray, np.ndarray]] = []  # frames since the last static check (it included)
+        self._steps: list[tuple[np.ndarray, np.ndarray] | None] = []  # per step: inlier tracks, or None = static
+        self._moving = False
         self._count = 0
 
     def feed(self, bgr: np.ndarray, bbox: np.ndarray | None = None, mask: np.ndarray | None = None) -> None:
@@ -120,14 +122,26 @@ class CameraTracker:
         grey = cv2.cvtColor(cv2.resize(bgr, (TRACK_WIDTH, max(1, round(h * self.scale))),
                                        interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
         frame = (grey, _background_mask(grey.shape, self.scale, bbox, mask))
-        if self._prev is not None:
-            self._pairs.append(_inlier_tracks(self._prev, frame))
-        if self._first is None:
-            self._first = frame
-        elif not self._moved and self._count % KEYFRAME_EVERY == 0:
-            self._moved = _moved_from(self._first, frame, self.scale)
-        self._prev = frame
         self._count += 1
+        if self._first is None:
+            self._first, self._recent = frame, [frame]
+        elif self._moving:
+            self._steps.append(_inlier_tracks(self._recent[-1], frame))
+            self._recent = [frame]
+        else:
+            self._recent.append(frame)
+            if (self._count - 1) % KEYFRAME_EVERY == 0:
+                self._check_static()
+
+    def _check_static(self) -> None:
+        """Compare the newest frame with the first: static -> the buffered steps are static; else start tracking."""
+        if _moved_from(self._first, self._recent[-1], self.scale):
+            self._moving = True
+            self._steps += [_inlier_tracks(a, b) for a, b in zip(self._recent[:-1], self._recent[1:])]
+            self._recent = self._recent[-1:]
+        else:
+            self._steps += [None] * (len(self._recent) - 1)
+            self._recent = self._recent[-1:]
 
     @property
     def num_frames(self) -> int:
@@ -136,15 +150,17 @@ class CameraTracker:
     def finish(self, focal: float) -> CameraMotion:
         """The camera of every fed frame; ``focal`` (pixels) is the first frame's focal length."""
         n = self._count
-        if n < 2 or not (self._moved or _moved_from(self._first, self._prev, self.scale)):
+        if not self._moving and len(self._recent) > 1:
+            self._check_static()
+        if n < 2 or not self._moving:
             return static_camera(max(n, 1), focal, self.image_size)
-        counts = np.array([0] + [len(a) for a, _ in self._pairs], np.int64)
+        counts = np.array([0] + [MIN_TRACKS if p is None else len(p[0]) for p in self._steps], np.int64)
         if counts[1:].min() < MIN_TRACKS:
             warning = (f"too few background features to track the camera (as few as {int(counts[1:].min())} in a "
                        f"frame, {MIN_TRACKS} needed); the camera is taken as static")
             log.warning(warning)
             return static_camera(n, focal, self.image_size, warning)
-        rotation, zoom = _chain(self._pairs, focal * self.scale)
+        rotation, zoom = _chain(self._steps, focal * self.scale)
         return CameraMotion(rotation, focal * zoom, self.image_size, False, counts)
 
     def hook(self, bgr: np.ndarray, arrays: dict, n: int) -> None:
@@ -246,12 +262,12 @@ def _fit_step(a: np.ndarray, b: np.ndarray, focal: float) -> tuple[np.ndarray, f
     return Rotation.from_rotvec(sol.x[:3]).as_matrix(), float(np.exp(sol.x[3]))
 
 
-def _chain(pairs: list[tuple[np.ndarray, np.ndarray]], focal: float) -> tuple[np.ndarray, np.ndarray]:
+def _chain(steps: list[tuple[np.ndarray, np.ndarray] | None], focal: float) -> tuple[np.ndarray, np.ndarray]:
     """Fit each step at the focal length it starts from and accumulate: (F, 3, 3) rotations and (F,) zoom
-    relative to frame 0 (``focal`` in tracking pixels)."""
+    relative to frame 0 (``focal`` in tracking pixels); a None step is static."""
     R, zoom = [np.eye(3)], [1.0]
-    for a, b in pairs:
-        rot, z = _fit_step(a, b, focal * zoom[-1])
+    for step in steps:
+        rot, z = (np.eye(3), 1.0) if step is None else _fit_step(*step, focal * zoom[-1])
         R.append(rot @ R[-1])
         zoom.append(zoom[-1] * z)
     return np.stack(R), np.asarray(zoom)
