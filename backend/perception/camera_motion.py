@@ -120,7 +120,7 @@ class CameraTracker:
         if self._count == 0:
             self.image_size, self.scale = (int(w), int(h)), TRACK_WIDTH / w
         grey = cv2.cvtColor(cv2.resize(bgr, (TRACK_WIDTH, max(1, round(h * self.scale))),
-                                       interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+                                       interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2GRAY)  # 8x faster than AREA
         frame = (grey, _background_mask(grey.shape, self.scale, bbox, mask))
         self._count += 1
         if self._first is None:
