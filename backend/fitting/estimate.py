@@ -14,7 +14,9 @@ from backend.fitting.expression import arkit_from_face_mesh
 from backend.fitting.face_params import apply_face_fit
 from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
-from backend.perception.detect import DetectSettings, detect_keypoints
+from backend.perception.camera_motion import CameraMotion, CameraTracker, reference_focal, stabilize_keypoints
+from backend.perception.camera_motion import track_camera
+from backend.perception.detect import DetectSettings, cache_key, detect_keypoints
 from backend.perception.frames import FrameRange
 from backend.perception.keypoints import Keypoints
 from backend.perception.postprocess import fix_left_right_swaps
@@ -37,6 +39,7 @@ class EstimateRequest:
     detect: DetectSettings = DetectSettings()
     fit: FitSettings = FitSettings()
     keypoints_out: Path | None = None  # also write the detections here
+    camera: str = "auto"  # "auto": track a moving camera from the background (static footage stays static); "static"
 
 
 def estimate_request(p: EstimateParams, output: Path, device: str = "cpu",
@@ -48,7 +51,8 @@ def estimate_request(p: EstimateParams, output: Path, device: str = "cpu",
     return EstimateRequest(input=Path(p.input).expanduser(), output=Path(output), model=p.model,
                            model_dir=Path(p.model_dir) if p.model_dir else None,
                            frames=FrameRange(p.start, p.end, p.stride), device=device,
-                           cache_dir=detections_cache(p.cache_dir), fit=fit, keypoints_out=keypoints_out)
+                           cache_dir=detections_cache(p.cache_dir), fit=fit, keypoints_out=keypoints_out,
+                           camera=p.camera)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,16 +63,29 @@ class EstimateResult:
     timings: dict  # seconds: detect, fit, total
 
 
+def motion_camera(fit: FitResult, image_size: tuple[int, int], num_frames: int,
+                  camera: CameraMotion | None = None) -> Camera:
+    """The motion's per-frame camera: the fitted reference camera, turned and zoomed by ``camera`` per frame (a
+    rotation about the camera centre: R_i = rotation_i R_0, t_i = rotation_i t_0, focal_i)."""
+    if camera is None or camera.static:
+        return Camera(K=np.repeat(fit.K[None], num_frames, 0), R=np.repeat(fit.cam_R[None], num_frames, 0),
+                      t=np.repeat(fit.cam_t[None], num_frames, 0), image_size=tuple(int(v) for v in image_size))
+    K = np.repeat(fit.K[None], num_frames, 0)
+    K[:, 0, 0] = K[:, 1, 1] = camera.focal
+    return Camera(K=K, R=camera.rotation @ fit.cam_R, t=camera.rotation @ fit.cam_t,
+                  image_size=tuple(int(v) for v in image_size))
+
+
 def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: dict | None = None,
-              expression: np.ndarray | None = None) -> Motion:
-    """Motion (model axes) with the static camera repeated per frame; ``expression`` (F, E): fitted coefficients
-    (SMPL-X / FLAME, see backend/fitting/face_params.py)."""
+              expression: np.ndarray | None = None, camera_motion: CameraMotion | None = None) -> Motion:
+    """Motion (model axes) with its camera per frame (static, or ``camera_motion``'s); ``expression`` (F, E): fitted
+    coefficients (SMPL-X / FLAME, see backend/fitting/face_params.py)."""
     F = kp.num_frames
     stride = int(np.median(np.diff(kp.frame_indices))) if F > 1 else 1
-    camera = Camera(K=np.repeat(fit.K[None], F, 0), R=np.repeat(fit.cam_R[None], F, 0),
-                    t=np.repeat(fit.cam_t[None], F, 0), image_size=tuple(int(v) for v in kp.image_size))
+    camera = motion_camera(fit, kp.image_size, F, camera_motion)
     meta = {"floor_height": float(fit.floor), "metrics": metrics or {},
-            "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas"}
+            "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas",
+            **(camera_motion.metadata() if camera_motion is not None else {"camera_motion": "static"})}
     names = tuple(getattr(model, "expr_names", ()))
     if expression is not None:
         meta["expression"] = "expression coefficients and jaw fitted to face-mesh landmarks (landmark embedding)"
@@ -95,8 +112,11 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     if req.model in ("mano", "flame") and detect.mode == "holistic":  # close-ups: no body in view
         detect = dataclasses.replace(detect, mode="hands" if req.model == "mano" else "face")
     t_d = time.perf_counter()
+    tracker = CameraTracker() if req.camera == "auto" and detect.mode == "holistic" else None
     kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir,
-                          progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled)
+                          progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled,
+                          frame_hook=tracker.hook if tracker is not None else None)
+    camera = _camera_motion(req, detect, kp, tracker, report)
     t_detect = time.perf_counter() - t_d
     if not kp.found.any():
         raise ValueError(f"{req.input}: no person was detected in the selected frames; check the frame range or "
@@ -106,6 +126,8 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
         log.info("repaired left/right swaps in %d frames", int(swapped.sum()))
     if req.keypoints_out is not None:
         kp.save(req.keypoints_out)
+    if camera is not None and not camera.static:
+        kp = stabilize_keypoints(kp, camera)  # the fit sees the first frame's camera; the motion gets the per-frame one
     t1 = time.perf_counter()
     fit = fit_keypoints(kp, model, dataclasses.replace(req.fit, device=req.device),
                         progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"),
@@ -117,10 +139,34 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     metrics["part"] = fit.part
     if face is not None and np.isfinite(face.reproj_px).any():
         metrics["face_landmarks_median_px"] = float(np.nanmedian(face.reproj_px))
-    motion = to_motion(fit, kp, model, str(req.input), metrics, expression)
+    motion = to_motion(fit, kp, model, str(req.input), metrics, expression, camera)
     motion.save(req.output)
     total = time.perf_counter() - t0
     log.info("wrote %s (%d frames): reprojection %.1f px, jitter ratio %.1f, %.1f s", req.output, kp.num_frames,
              metrics["reprojection_median_px"], metrics["jitter_ratio"], total)
     return EstimateResult(req.output, req.keypoints_out, metrics,
                           {"detect": t_detect, "fit": t_fit, "total": total})
+
+
+def _camera_motion(req: EstimateRequest, detect: DetectSettings, kp: Keypoints, tracker: CameraTracker | None,
+                   report: Progress) -> CameraMotion | None:
+    """The camera per frame: from the tracker fed during detection, else (detections from the cache) from the
+    camera cache or one more pass over the video. None when the request asks for a static camera."""
+    if tracker is None:
+        return None
+    focal = reference_focal(kp.image_size, req.fit.focal)
+    cached = None
+    if req.cache_dir is not None:
+        cached = Path(req.cache_dir) / f"camera_{cache_key(Path(req.input), req.frames, detect)}_{focal:.1f}.npz"
+    if tracker.num_frames == kp.num_frames:
+        camera = tracker.finish(focal)
+    elif cached is not None and cached.is_file():
+        camera = CameraMotion.load(cached)
+    else:
+        report("camera", 0, 1, "tracking the camera")
+        camera = track_camera(req.input, kp, req.frames, focal)
+    if cached is not None and not cached.is_file():
+        camera.save(cached)
+    report("camera", 1, 1, camera.warning or ("static camera" if camera.static else
+                                              f"moving camera ({camera.metadata()['camera_max_rotation_deg']:.1f} deg)"))
+    return camera

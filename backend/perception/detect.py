@@ -283,8 +283,12 @@ def cache_key(path: Path, frame_range: FrameRange, settings: DetectSettings) -> 
 def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
                      settings: DetectSettings = DetectSettings(), cache_dir: str | Path | None = None,
                      progress: Callable[[int, int], None] | None = None,
-                     cancelled: Callable[[], bool] | None = None) -> Keypoints:
-    """Detect the main person in every frame of the range. Re-uses ``cache_dir/<key>.npz`` when present."""
+                     cancelled: Callable[[], bool] | None = None,
+                     frame_hook: Callable[[np.ndarray, dict, int], None] | None = None) -> Keypoints:
+    """Detect the main person in every frame of the range. Re-uses ``cache_dir/<key>.npz`` when present.
+
+    ``frame_hook(bgr, arrays, n)`` sees every decoded frame right after its detections were stored in ``arrays``
+    (the :func:`~backend.perception.keypoints.empty_keypoints` dict, row ``n``); not called on a cache hit."""
     path = Path(path)
     source = FrameSource(path)
     cache_file = None
@@ -317,6 +321,8 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
             det = tracker.process(bgr)
             if det is not None:
                 _store(arr, n, det, mw / info.width if mw else 0.0)
+            if frame_hook is not None:
+                frame_hook(bgr, arr, n)
             if progress:
                 progress(n + 1, len(indices))
     finally:

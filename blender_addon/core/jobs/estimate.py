@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from . import JobParams, job_contract, require
 from .body import ModelName
@@ -20,7 +20,9 @@ class EstimateParams(JobParams):
     """input: video file or image folder; model/model_dir: body model; start/end/stride: source frames (0-based, end
     exclusive, None: to the end); focal: pixels (None: from the image size); iterations: main fit iterations (None:
     the default); hands: fit fingers; follow_fast_motion: relax smoothing where the fit misses confident detections;
-    cache_dir: detections cache (None: the shared one, ``$SMPLPIX_CACHE_DIR/detections``; "none": no cache)."""
+    cache_dir: detections cache (None: the shared one, ``$SMPLPIX_CACHE_DIR/detections``; "none": no cache);
+    camera: "auto" tracks a panning/zooming camera from the background (static footage stays static), "static"
+    assumes a fixed camera."""
 
     KIND: ClassVar[str] = "estimate"
     RESULTS: ClassVar[tuple[str, ...]] = (ROLE_MOTION, ROLE_KEYPOINTS, ROLE_METRICS, ROLE_RIG)
@@ -35,6 +37,7 @@ class EstimateParams(JobParams):
     hands: bool = True
     follow_fast_motion: bool = False
     cache_dir: str | None = None
+    camera: Literal["auto", "static"] = "auto"
 
     def check(self) -> None:
         require(bool(self.input), "estimate: input (a video file or image folder) is required")
