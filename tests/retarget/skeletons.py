@@ -130,3 +130,24 @@ def core_skeleton(kind: str, roll_axis=(1.0, 0.0, 0.0)):
         x /= np.linalg.norm(x)
         rot.append(np.stack([x, y, np.cross(x, y)], axis=1))
     return Skeleton(names=names, parents=parents, heads=heads, tails=tails, rest_rot=np.array(rot))
+
+
+def build_armature(kind: str, name: str | None = None, roll_axis=(1.0, 0.0, 0.0)) -> str:
+    """Build ``kind``'s skeleton as a Blender armature object (real bpy); returns the object's name."""
+    import bpy
+    from mathutils import Vector
+
+    skel = core_skeleton(kind, roll_axis)
+    arm = bpy.data.armatures.new(name or kind)
+    ob = bpy.data.objects.new(name or kind, arm)
+    bpy.context.scene.collection.objects.link(ob)
+    bpy.context.view_layer.objects.active = ob
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, n in enumerate(skel.names):
+        eb = arm.edit_bones.new(n)
+        eb.head, eb.tail = Vector(skel.heads[j]), Vector(skel.tails[j])
+        eb.align_roll(Vector(skel.rest_rot[j][:, 2]))
+        if skel.parents[j] >= 0:
+            eb.parent = arm.edit_bones[skel.names[skel.parents[j]]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return ob.name

@@ -1,0 +1,103 @@
+"""Retarget in real bpy: an Anny body's walk onto a Rigify metarig (Blender's own add-on), a Mixamo-named and a
+UE5-Mannequin-named skeleton. End effectors (wrists, ankles, head) follow the source within 10 % of each limb's
+length; with foot locking the feet skate less than the unretargeted source's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import effector_errors
+from skeletons import build_armature
+
+TOLERANCE = 0.10  # end-effector error, fraction of the limb's length (shoulder-wrist, hip-ankle, hips-head)
+
+
+def _body(anny_rig, walk_motion) -> str:
+    from blender_addon.builders.scene import build_motion
+
+    return build_motion(anny_rig, walk_motion, name="Body", shape_keys=False, expressions=False,
+                        correctives=False, camera=False).armature
+
+
+def _posed_heads(name: str, frames: range) -> np.ndarray:
+    from blender_addon.builders.retarget import evaluated_animation
+    import bpy
+
+    return evaluated_animation(bpy.data.objects[name], frames)[1]
+
+
+def _rigify_metarig() -> str:
+    import addon_utils
+    import bpy
+
+    if addon_utils.enable("rigify", default_set=True, handle_error=None) is None:
+        pytest.skip("this Blender has no Rigify add-on")
+    bpy.ops.object.armature_human_metarig_add()
+    return bpy.context.active_object.name
+
+
+def _check(source: str, target: str, foot_lock: bool):
+    import bpy
+
+    from blender_addon.builders.retarget import armature_skeleton, retarget_armature, source_bone_map
+    from blender_addon.core import bone_maps
+    from blender_addon.core.retarget import RetargetOptions, skating
+
+    report = retarget_armature(source, target, options=RetargetOptions(foot_lock=foot_lock))
+    scene = bpy.context.scene
+    frames = range(scene.frame_start, scene.frame_end + 1)
+    src_skel, tgt_skel = armature_skeleton(bpy.data.objects[source]), armature_skeleton(bpy.data.objects[target])
+    pairs = bone_maps.pair_bones(source_bone_map(bpy.data.objects[source]), tgt_skel.names, tgt_skel.parents).pairs
+    src_heads, tgt_heads = _posed_heads(source, frames), _posed_heads(target, frames)
+    errors = effector_errors(pairs, src_skel, src_heads, tgt_skel, tgt_heads)
+    s = {r: src_skel.index(a) for r, a, _ in pairs}
+    t = {r: tgt_skel.index(b) for r, _, b in pairs}
+    from blender_addon.core.retarget import detect_contacts, leg_length
+
+    ank_s = src_heads[:, [s["foot.L"], s["foot.R"]]]
+    contacts = detect_contacts(ank_s, leg_length(src_skel, pairs, 1), RetargetOptions().contact_height)
+    skate = (skating(ank_s, contacts), skating(tgt_heads[:, [t["foot.L"], t["foot.R"]]], contacts))
+    return report, errors, skate
+
+
+@pytest.mark.parametrize("kind", ["rigify_metarig", "mixamo", "ue5"])
+def test_retarget_onto_rig(empty_scene, anny_rig, walk_motion, kind):
+    source = _body(anny_rig, walk_motion)
+    target = _rigify_metarig() if kind == "rigify_metarig" else build_armature(kind, roll_axis=(
+        (0.0, 1.0, 0.0) if kind == "ue5" else (1.0, 0.0, 0.0)))
+    report, errors, (skate_src, skate_free) = _check(source, target, foot_lock=False)
+    assert report.bone_map == {"rigify_metarig": "rigify_metarig", "mixamo": "mixamo", "ue5": "ue5_mannequin"}[kind]
+    assert report.frames == walk_motion.num_frames
+    assert max(errors.values()) < TOLERANCE, errors
+    report, errors, (skate_src2, skate_locked) = _check(source, target, foot_lock=True)
+    for eff in ("hand.L", "hand.R", "head"):
+        assert errors[eff] < TOLERANCE, errors
+    assert skate_src > 1.0  # the source walks in place: its feet slide (cm/frame)
+    assert skate_locked < 0.25 * skate_src, (skate_src, skate_free, skate_locked)
+    print(f"{kind}: effector errors {errors}; skating source {skate_src:.2f}, unlocked {skate_free:.2f}, "
+          f"locked {skate_locked:.3f} cm/frame")
+
+
+def test_retarget_rejects_unknown_rig(empty_scene, anny_rig, walk_motion):
+    from blender_addon.builders.retarget import retarget_armature
+    from blender_addon.core.bone_maps import BoneMapError
+
+    source = _body(anny_rig, walk_motion)
+    target = build_armature("other")
+    with pytest.raises(BoneMapError, match=r"no recognisable humanoid bones.*Bone, Bone\.001, Bone\.002"):
+        retarget_armature(source, target)
+
+
+def test_retarget_map_naming_missing_bones(empty_scene, anny_rig, walk_motion, tmp_path):
+    import json
+
+    from blender_addon.builders.retarget import retarget_armature
+    from blender_addon.core.bone_maps import BoneMapError
+
+    source = _body(anny_rig, walk_motion)
+    target = build_armature("mixamo")
+    bad = tmp_path / "map.json"
+    bad.write_text(json.dumps({"name": "mine", "bones": {"hips": "mixamorig:Hips", "head": "Kopf",
+                                                          "hand.L": "LinkeHand"}}))
+    with pytest.raises(BoneMapError, match="has no bone.*Kopf, LinkeHand"):
+        retarget_armature(source, target, bone_map=bad)
