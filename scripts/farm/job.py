@@ -129,3 +129,39 @@ def _publish(work: Path, folder: Path, outputs: dict) -> dict:
         os.replace(src, dst)
         moved[role] = str(dst)
     return moved
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python scripts/farm/job.py (INPUT | --folder DIR --index N) --out OUT [-- batch_convert options]``: one
+    input's job, for farm managers (Flamenco, Deadline/OpenJD) that run one task per input. ``--index`` is
+    1-based over the folder's inputs in batch_convert's order (sorted). Exit 0 converted/skipped, 1 failed."""
+    import argparse
+
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(prog="job.py", description="Convert one input (idempotent, with a done-marker).")
+    p.add_argument("input", nargs="?", type=Path)
+    p.add_argument("--folder", type=Path, help="folder of inputs (with --index)")
+    p.add_argument("--index", type=int, help="1-based index of the input in the folder")
+    p.add_argument("--out", type=Path, required=True, help="output root: the input's folder is OUT/<name>")
+    a = p.parse_args(argv)
+    if a.input is None:
+        if a.folder is None or a.index is None:
+            p.error("give INPUT, or --folder DIR with --index N")
+        sys.path.insert(0, str(REPO / "scripts"))
+        from batch_convert import expand_inputs
+
+        inputs = expand_inputs([a.folder])
+        if not 1 <= a.index <= len(inputs):
+            p.error(f"--index {a.index}: {a.folder} holds {len(inputs)} inputs (1..{len(inputs)})")
+        a.input = inputs[a.index - 1]
+    if not a.input.is_file():
+        p.error(f"{a.input}: no such file")
+    entry = run_job(str(a.input.resolve()), str(job_dirs(a.out.resolve(), [a.input])[0]), extra)
+    print(json.dumps(entry), flush=True)
+    return 0 if entry["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
