@@ -74,7 +74,8 @@ def run_job(input_path: str, folder: str, cli_args: list[str], python: str | Non
     folder_p.mkdir(parents=True, exist_ok=True)
     attempt = _next_attempt(folder_p)
     work = folder_p / f".work-{attempt}"
-    shutil.rmtree(work, ignore_errors=True)
+    for stale in folder_p.glob(".work-*"):  # left by an attempt that was killed (one attempt runs at a time)
+        shutil.rmtree(stale, ignore_errors=True)
     write_json(folder_p / RUNNING, {"pid": os.getpid(), "attempt": attempt, "started": time.time(), "host":
                                     os.uname().nodename})
     t0 = time.monotonic()
