@@ -11,8 +11,9 @@ RigSpec's forward kinematics). The recipe (:func:`retarget`):
    differences vanish, because only world-space *changes* of the source bones are copied.
 3. ``driven_rotations``: W_t = Q^T S D_s A Q R_t, with D_s the source bone's world rotation relative to its rest and
    S the swing that makes the segment point exactly where the source's segment points.
-4. ``root_motion``: the hips' head follows the source's pelvis scaled by the leg-length ratio; ``in_place`` drops
-   the horizontal part, ``object`` moves it onto the object.
+4. ``root_motion``: the hips' head follows the source's pelvis scaled by the leg-length ratio, its height taken
+   above each side's standing ankle level and its travel from the first frame; ``in_place`` drops the horizontal
+   part, ``object`` moves it onto the object.
 5. ``lock_feet``: while a foot is in contact (the motion's ``foot_contact`` or heights), the ankle is pinned to
    its mean position in that contact and the thigh/shin solved by two-bone IK; eased over a few frames outside.
 6. ``basis_channels``: world rotations -> Blender pose-bone quaternions (R_rest^T R_prest W_p^T W) and hips location.
@@ -289,18 +290,30 @@ def basis_channels(tgt: Skeleton, R: np.ndarray, hips: int, hips_heads: np.ndarr
     return quats, loc
 
 
-def root_motion(src_pelvis: np.ndarray, src_rest: np.ndarray, tgt_rest: np.ndarray, Q: np.ndarray, scale: float,
-                mode: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Hips head positions (F, 3) in target world and the object offset (F, 3) for ``mode`` "object"."""
+def root_motion(src_pelvis: np.ndarray, src_ankles: np.ndarray | None, tgt_hips: np.ndarray,
+                tgt_ankle_z: float | None, Q: np.ndarray, scale: float, mode: str
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Hips head positions (F, 3) in target world and the object offset (F, 3) for ``mode`` "object".
+
+    Height: the source pelvis above its standing ankle level (5th percentile of the lower ankle over the frames),
+    scaled, above the target's rest ankle level, so rigs whose rest pose stands elsewhere land on the same floor.
+    Travel: the source pelvis's horizontal path from its first frame, scaled and turned by Q^T, from the target's
+    rest position. src_pelvis (F, 3), src_ankles (F, 2, 3) or None (then heights are relative to frame 0).
+    """
     if mode not in ROOT_MODES:
         raise RetargetError(f"root motion {mode!r}: choose one of {', '.join(ROOT_MODES)}")
-    disp = scale * (src_pelvis - src_rest) @ Q  # source world displacement -> target world (Q^T d)
+    ref = src_pelvis[0].copy()
+    base = tgt_hips.copy()
+    if src_ankles is not None and tgt_ankle_z is not None:
+        ref[2] = np.percentile(src_ankles[..., 2].min(axis=1), 5)
+        base[2] = tgt_ankle_z
+    disp = scale * (src_pelvis - ref) @ Q  # source world displacement -> target world (Q^T d)
     horizontal = disp.copy()
     horizontal[:, 2] = 0.0
+    heads = base + disp
     if mode == "root_bone":
-        return tgt_rest + disp, None
-    heads = tgt_rest + disp - horizontal
-    return heads, (horizontal if mode == "object" else None)
+        return heads, None
+    return heads - horizontal, (horizontal if mode == "object" else None)
 
 
 def retarget(src: Skeleton, tgt: Skeleton, pairs, src_rot: np.ndarray, src_heads: np.ndarray,
@@ -322,13 +335,14 @@ def retarget(src: Skeleton, tgt: Skeleton, pairs, src_rot: np.ndarray, src_heads
     scale = options.scale if options.scale else leg_length(tgt, pairs, 2) / leg_length(src, pairs, 1)
     W = driven_rotations(src, tgt, pairs, src_rot, src_heads, Q, A, children)
     hips = roles_t["hips"]
-    hips_heads, offset = root_motion(src_heads[:, roles_s["hips"]], src.heads[roles_s["hips"]], tgt.heads[hips], Q,
+    feet = all(f"{r}{s}" in roles_t for r in ("thigh", "shin", "foot") for s in (".L", ".R"))
+    ankles = np.stack([src_heads[:, roles_s["foot.L"]], src_heads[:, roles_s["foot.R"]]], axis=1) if feet else None
+    tgt_ankle_z = min(tgt.heads[roles_t["foot.L"], 2], tgt.heads[roles_t["foot.R"], 2]) if feet else None
+    hips_heads, offset = root_motion(src_heads[:, roles_s["hips"]], ankles, tgt.heads[hips], tgt_ankle_z, Q,
                                      scale, options.root_motion)
     driven = {roles_t[r]: W[:, k] for k, (r, _, _) in enumerate(pairs)}
     R, H = pose_chain(tgt, driven, hips, hips_heads, F)
-    feet = all(f"{r}{s}" in roles_t for r in ("thigh", "shin", "foot") for s in (".L", ".R"))
     if contacts is None and feet:
-        ankles = np.stack([src_heads[:, roles_s["foot.L"]], src_heads[:, roles_s["foot.R"]]], axis=1)
         contacts = detect_contacts(ankles, leg_length(src, pairs, 1), options.contact_height)
     contacts = np.zeros((F, 2), bool) if contacts is None else np.asarray(contacts, bool)
     if contacts.shape != (F, 2):

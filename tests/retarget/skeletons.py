@@ -1,5 +1,5 @@
 """Test skeletons with the published bone names and rest poses of Mixamo (Y Bot, T-pose) and the UE5 Mannequin
-(Manny, A-pose, facing +Y as exported), as (name, parent, head) rows in metres, Blender world (Z up).
+(Manny, A-pose), as (name, parent, head) rows in metres, Blender world (Z up).
 
 Proportions follow the published characters (about 1.8 m tall); rolls differ on purpose from the source's.
 """
@@ -40,7 +40,7 @@ def _mixamo_rows() -> list[tuple[str, str | None, tuple[float, float, float]]]:
 
 
 def _ue5_rows() -> list[tuple[str, str | None, tuple[float, float, float]]]:
-    """UE5 Manny as exported to FBX and imported in Blender: facing +Y, arms ~45 degrees down (A-pose)."""
+    """UE5 Manny as imported in Blender: facing -Y, arms ~45 degrees down (A-pose), a root bone at the floor."""
     rows = [("root", None, (0, 0, 0)), ("pelvis", "root", (0, 0, 0.98)), ("spine_01", "pelvis", (0, 0, 1.03)),
             ("spine_02", "spine_01", (0, 0, 1.12)), ("spine_03", "spine_02", (0, 0, 1.22)),
             ("spine_04", "spine_03", (0, 0, 1.31)), ("spine_05", "spine_04", (0, 0, 1.40)),
@@ -75,8 +75,8 @@ def _ue5_rows() -> list[tuple[str, str | None, tuple[float, float, float]]]:
         rows += [(f"thigh_{side}", "pelvis", (x * 0.10, 0.0, 0.93)),
                  (f"thigh_twist_01_{side}", f"thigh_{side}", (x * 0.10, 0.0, 0.72)),
                  (f"calf_{side}", f"thigh_{side}", (x * 0.10, 0.0, 0.50)),
-                 (f"foot_{side}", f"calf_{side}", (x * 0.10, -0.03, 0.08)),
-                 (f"ball_{side}", f"foot_{side}", (x * 0.10, 0.12, 0.02))]
+                 (f"foot_{side}", f"calf_{side}", (x * 0.10, 0.03, 0.08)),
+                 (f"ball_{side}", f"foot_{side}", (x * 0.10, -0.12, 0.02))]
     return rows
 
 
