@@ -62,7 +62,8 @@ def main() -> int:
                         correctives=False, camera=False)
     bpy.ops.object.armature_human_metarig_add()
     rig = bpy.context.active_object
-    rig.location = (1.4, 0, 0)
+    start = np.asarray(motion.transl[0], float)
+    rig.location = (start[0] + 1.4, start[1], 0.0)  # beside where the body starts
     report = retarget_armature(body.armature, rig.name, contacts=motion.foot_contact)
     print(report.text)
     bone_boxes(bpy, rig.name)
