@@ -62,8 +62,16 @@ def main() -> int:
                         correctives=False, camera=False)
     bpy.ops.object.armature_human_metarig_add()
     rig = bpy.context.active_object
-    start = np.asarray(motion.transl[0], float)
-    rig.location = (start[0] + 1.4, start[1], 0.0)  # beside where the body starts
+    # Beside where the body starts, on the floor the body lands on (the lowest standing ankle level).
+    from blender_addon.builders.retarget import evaluated_animation
+
+    body_ob = bpy.data.objects[body.armature]
+    feet = [body_ob.pose.bones.find(n) for n in ("foot.L", "foot.R")]
+    heads = evaluated_animation(body_ob, range(body.frame_start, body.frame_end + 1))[1]
+    floor = float(np.percentile(heads[:, feet, 2].min(axis=1), 5))
+    ankle = min(rig.data.bones["foot.L"].head_local.z, rig.data.bones["foot.R"].head_local.z)
+    start = heads[0, 0]
+    rig.location = (start[0] + 1.4, start[1], floor - ankle)
     report = retarget_armature(body.armature, rig.name, contacts=motion.foot_contact)
     print(report.text)
     bone_boxes(bpy, rig.name)

@@ -101,3 +101,39 @@ def test_retarget_map_naming_missing_bones(empty_scene, anny_rig, walk_motion, t
                                                           "hand.L": "LinkeHand"}}))
     with pytest.raises(BoneMapError, match="has no bone.*Kopf, LinkeHand"):
         retarget_armature(source, target, bone_map=bad)
+
+
+def test_retarget_operator_bakes_onto_the_selected_armature(empty_scene, anny_rig, walk_motion):
+    import addon_utils
+    import bpy
+
+    from blender_addon.operators.body import tag_built
+    from blender_addon.builders.scene import build_motion
+
+    assert addon_utils.enable("blender_addon", default_set=True, handle_error=None) is not None
+    try:
+        result = build_motion(anny_rig, walk_motion, name="Body", shape_keys=False, expressions=False,
+                              correctives=False, camera=False)
+        tag_built(result, "", "anny")
+        target = bpy.data.objects[build_armature("mixamo", "Character")]
+        body = bpy.data.objects[result.armature]
+        target.select_set(True)
+        body.select_set(True)
+        bpy.context.view_layer.objects.active = body
+        assert bpy.ops.smplpix.retarget.poll()
+        assert bpy.ops.smplpix.retarget(root_motion="in_place") == {"FINISHED"}
+        action = target.animation_data.action
+        assert action is not None and action.name.startswith("CharacterRetarget")
+        hips = target.pose.bones["mixamorig:Hips"]
+        xs = []
+        for f in range(1, walk_motion.num_frames + 1):
+            bpy.context.scene.frame_set(f)
+            xs.append((target.matrix_world @ hips.head).copy())
+        elbow_z = (target.matrix_world @ target.pose.bones["mixamorig:LeftForeArm"].head).z  # last frame
+        assert np.ptp([x.x for x in xs]) < 1e-4 and np.ptp([x.y for x in xs]) < 1e-4  # in place
+        assert elbow_z < 1.47 - 0.1  # the T-posed arm came down to the source's arms-down pose
+        body.select_set(False)
+        bpy.context.view_layer.objects.active = target
+        assert not bpy.ops.smplpix.retarget.poll()  # the target alone is no body
+    finally:
+        addon_utils.disable("blender_addon", default_set=True, handle_error=None)

@@ -69,3 +69,19 @@ def test_root_modes_and_floor(anny_rig, walk_motion):
     np.testing.assert_allclose(ob.heads[:, t["hips"]] + ob.object_offset, hips, atol=1e-9)
     errors = effector_errors(pairs, src, H, tgt, rb.heads)
     assert max(errors.values()) < 0.10, errors
+
+
+def test_target_facing_the_other_way_and_rolled(anny_rig, walk_motion):
+    """A UE5-named rig turned 180 degrees about Z with other bone rolls: effectors match after turning back."""
+    from blender_addon.core.retarget import Skeleton
+
+    src, G, H = anny_source(anny_rig, walk_motion)
+    base = core_skeleton("ue5", roll_axis=(0.0, 0.3, 1.0))
+    Rz = np.diag([-1.0, -1.0, 1.0])
+    turned = Skeleton(names=base.names, parents=base.parents, heads=base.heads @ Rz.T, tails=base.tails @ Rz.T,
+                      rest_rot=Rz[None] @ base.rest_rot)
+    pairs = bm.pair_bones(bm.source_map("anny", anny_rig.joint_names), turned.names, turned.parents).pairs
+    res = retarget(src, turned, pairs, G, H, RetargetOptions(foot_lock=False))
+    back = res.heads @ Rz  # undo the turn (Rz is its own inverse)
+    errors = effector_errors(pairs, src, H, base, back)
+    assert max(errors.values()) < 0.10, errors
