@@ -88,8 +88,8 @@ def main() -> int:
     for f in (int(v) for v in a.frames.split(",")):
         scene.frame_set(f)
         hips = bpy.data.objects[body.armature].matrix_world @ bpy.data.objects[body.armature].pose.bones[0].head
-        centre = Vector((hips.x + 0.7, hips.y, hips.z))
-        cam.location = centre + Vector((0.4, -4.6, 0.4))
+        centre = Vector((hips.x + 0.7, hips.y, hips.z + 0.35))
+        cam.location = centre + Vector((0.4, -5.6, 0.3))
         cam.rotation_euler = (centre - cam.location).to_track_quat("-Z", "Y").to_euler()
         path = a.out.with_name(f".tile_{f}.png")
         scene.render.filepath = str(path)

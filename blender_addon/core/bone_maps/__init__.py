@@ -51,6 +51,7 @@ class BoneMap:
     kind: str
     bones: dict
     description: str = ""
+    controls: bool = False  # a control rig (bones not one parent chain, constraints): no hierarchy check
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +100,7 @@ def load_map_file(path: str | Path) -> BoneMap:
             raise BoneMapError(f"{path}: unknown role(s) {unknown}; roles are {', '.join(ROLES[:14])}, ... "
                                "(see blender_addon/core/bone_maps/__init__.py)")
     return BoneMap(name=str(data.get("name", path.stem)), kind=kind, bones=dict(bones),
-                   description=str(data.get("description", "")))
+                   description=str(data.get("description", "")), controls=bool(data.get("controls", False)))
 
 
 def source_map(model: str, joint_names: tuple[str, ...] | list[str]) -> BoneMap:
@@ -144,15 +145,17 @@ def pair_bones(source: BoneMap, target_names, target_parents, target_map: BoneMa
         return _pairing(pairs, target_map.name, target_names, ())
     if target_map is not None:
         check_map_bones(target_map, target_names, "the target rig")
-        roles, used = dict(target_map.bones), target_map.name
+        roles, used, controls = dict(target_map.bones), target_map.name, target_map.controls
     else:
         roles, used = detect_roles(target_names, target_parents)
+        controls = used in shipped_maps("target") and shipped_maps("target")[used].controls
     if "hips" not in roles or len(roles) < min_roles:
         raise BoneMapError(
             f"the target rig has no recognisable humanoid bones (found roles: {sorted(roles) or 'none'}); its "
             f"bones are {_names_found(target_names)}. Pass a bone map JSON (--bone-map / the panel's Bone Map) "
             "naming its hips, spine, arms and legs.")
-    _check_topology(roles, target_names, target_parents)
+    if not controls:
+        _check_topology(roles, target_names, target_parents)
     pairs = tuple((r, source.bones[r], roles[r]) for r in ROLES if r in roles and r in source.bones
                   and (fingers or r.split(".")[0] not in FINGERS))
     missing = tuple(r for r in ROLES if r in source.bones and r not in roles
