@@ -30,6 +30,7 @@ class Progress:
 
     def __init__(self, path: Path, inputs: list[Path], engine: str) -> None:
         self.path, self.engine, self.started = path, engine, time.time()
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.entries = {str(p): {"input": str(p), "ok": False, "state": "pending"} for p in inputs}
         self.write()
 
