@@ -108,8 +108,10 @@ def _orthonormal(m: np.ndarray) -> np.ndarray:
 
 # -- the recipe --------------------------------------------------------------------------------------------------
 def facing_frame(heads: dict) -> np.ndarray:
-    """(3, 3) body frame (columns left, up, forward) from role -> head position (hips, thigh.L/R, head)."""
-    left = heads["thigh.L"] - heads["thigh.R"]
+    """(3, 3) body frame (columns left, up, forward) from role -> head position: left from every left/right pair of
+    thighs, shins, feet, upper arms and shoulders (robust to one pair lying near the midline), up from hips to head."""
+    left = sum(heads[f"{r}.L"] - heads[f"{r}.R"] for r in ("thigh", "shin", "foot", "upper_arm", "shoulder")
+               if f"{r}.L" in heads and f"{r}.R" in heads)
     up = heads.get("head", heads.get("neck", heads["hips"] + UP)) - heads["hips"]
     left = _unit(left - up * (left @ up) / (up @ up))
     up = _unit(up)

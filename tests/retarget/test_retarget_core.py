@@ -85,3 +85,30 @@ def test_target_facing_the_other_way_and_rolled(anny_rig, walk_motion):
     back = res.heads @ Rz  # undo the turn (Rz is its own inverse)
     errors = effector_errors(pairs, src, H, base, back)
     assert max(errors.values()) < 0.10, errors
+
+
+def test_smplx_source_onto_mixamo(synthetic_model_dir):
+    """An SMPL-X body (the synthetic model files, Y up) bends its arms, knees and spine; a Mixamo-named rig follows."""
+    pytest.importorskip("torch")
+    from backend.bodymodels import load_body_model
+    from blender_addon.core.retarget import Skeleton
+    from blender_addon.core.rotations import rotvec_to_matrix
+
+    rig = load_body_model("smplx", model_dir=synthetic_model_dir).rig_spec()
+    W = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # model Y up -> Blender Z up
+    F = 30
+    rotvec = np.zeros((F, rig.num_joints, 3))
+    t = np.linspace(0, 2 * np.pi, F)
+    for name, axis, amp in (("left_shoulder", 2, -1.0), ("right_elbow", 1, 1.2), ("left_knee", 0, 1.0),
+                            ("spine2", 1, 0.4), ("neck", 0, 0.3), ("right_hip", 0, -0.6)):
+        rotvec[:, rig.joint_names.index(name), axis] = amp * np.sin(t)
+    G, heads = rig.forward_kinematics(rotvec_to_matrix(rotvec))
+    src = Skeleton(names=tuple(rig.joint_names), parents=np.asarray(rig.parents), heads=rig.rest_joints @ W.T,
+                   tails=rig.bone_tails @ W.T, rest_rot=W[None] @ rig.rest_orient)
+    src_rot, src_heads = W[None, None] @ G @ rig.rest_orient[None], heads @ W.T
+    tgt = core_skeleton("mixamo")
+    pairing = bm.pair_bones(bm.source_map("smplx", rig.joint_names), tgt.names, tgt.parents)
+    assert {"hand.L", "index.02.R", "toe.L"} <= {r for r, _, _ in pairing.pairs}
+    res = retarget(src, tgt, pairing.pairs, src_rot, src_heads, RetargetOptions(foot_lock=False))
+    errors = effector_errors(pairing.pairs, src, src_heads, tgt, res.heads)
+    assert max(errors.values()) < 0.10, errors
