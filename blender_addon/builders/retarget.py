@@ -12,9 +12,11 @@ from pathlib import Path
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from ..core import bone_maps
 from ..core.retarget import RetargetOptions, RetargetResult, Skeleton, retarget
+from ..core.rotations import quat_continuity
 from .common import PROP_PREFIX, Created, add_curves, new_action
 
 # Rigify's generated rig: the limbs' IK/FK switch lives on these bones; retargeted keys drive the FK controls.
@@ -132,8 +134,6 @@ def visual_channels(target: bpy.types.Object, result: RetargetResult, driven: li
     quats, loc = result.quats.copy(), result.hips_location.copy()
     scene, layer = bpy.context.scene, bpy.context.view_layer
     bones = target.pose.bones
-    from mathutils import Matrix
-
     for f in range(result.quats.shape[0]):
         scene.frame_set(frame_start + f)  # constraints, drivers and the rig's own properties at this frame
         for pb in bones:
@@ -153,8 +153,6 @@ def visual_channels(target: bpy.types.Object, result: RetargetResult, driven: li
             quats[f, index[name]] = np.array(pb.rotation_quaternion)
             if name == hips:
                 loc[f] = np.array(pb.location)
-    from ..core.rotations import quat_continuity
-
     return dataclasses.replace(result, quats=quat_continuity(quats, axis=0), hips_location=loc)
 
 

@@ -130,3 +130,33 @@ def test_ray_retries_a_job_whose_worker_is_killed(ray_cluster, motions, tmp_path
     assert entry["attempt"] == 2  # the retry, in a fresh work folder
     assert (folder / "walk0.blend").is_file() and (folder / "done.json").is_file()
     assert not list(folder.glob(".work-*"))  # the killed attempt's folder is gone too
+
+
+def test_gpu_requests_per_job():
+    from farm.engines import gpus_for
+
+    assert gpus_for("a.mp4", avatar=True, cluster_gpus=2) == 1.0
+    assert gpus_for("a.MOV", avatar=False, cluster_gpus=2) == 0.25
+    assert gpus_for("a.npz", avatar=True, cluster_gpus=2) == 0.0
+    assert gpus_for("a.mp4", avatar=True, cluster_gpus=0) == 0.0  # CPU-only cluster: never wait for a GPU
+
+
+def test_job_cli_runs_one_input_and_skips_when_done(tmp_path):
+    """The per-input job's own CLI (what Flamenco/OpenJD tasks run): a done-marker with the same options skips."""
+    from farm.job import DONE, options_key, write_json
+
+    clip = tmp_path / "clips" / "walk.npz"
+    clip.parent.mkdir()
+    clip.write_bytes(b"not a motion")
+    folder = tmp_path / "out" / "walk"
+    folder.mkdir(parents=True)
+    key = options_key([str(clip.resolve()), "--formats", "blend"])
+    write_json(folder / DONE, {"options": key, "entry": {"input": str(clip), "ok": True, "outputs": {}}})
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "farm" / "job.py"), "--folder", str(clip.parent),
+                           "--index", "1", "--out", str(tmp_path / "out"), "--", "--formats", "blend"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["skipped"] is True
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "farm" / "job.py"), "--folder", str(clip.parent),
+                           "--index", "2", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "holds 1 inputs" in proc.stderr
