@@ -122,6 +122,8 @@ def test_ray_retries_a_job_whose_worker_is_killed(ray_cluster, motions, tmp_path
         time.sleep(0.1)
     first = json.loads((folder / "running.json").read_text())
     assert first["attempt"] == 1
+    live = json.loads((tmp_path / "summary.json").read_text())  # streamed: written before any input finished
+    assert live["pending"] == 1 and live["inputs"][0]["state"] == "pending"
     time.sleep(1.0)  # mid-job: the conversion subprocess is running
     os.kill(first["pid"], signal.SIGKILL)
     runner.join(timeout=400)
