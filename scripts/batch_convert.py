@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))  # farm/ (per-input jobs, engines, the retarget step)
+sys.path.append(str(REPO / "scripts"))  # farm/ (per-input jobs, engines, the retarget step)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 MOTION_SUFFIXES = (".npz", ".smpl", ".pkl")
 FORMATS = ("blend", "fbx", "glb")

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.input is None:
         if a.folder is None or a.index is None:
             p.error("give INPUT, or --folder DIR with --index N")
-        sys.path.insert(0, str(REPO / "scripts"))
+        sys.path.append(str(REPO / "scripts"))
         from batch_convert import expand_inputs
 
         inputs = expand_inputs([a.folder])
