@@ -9,8 +9,8 @@ from __future__ import annotations
 import bpy
 
 from . import body_record, preferences, properties
-from .operators import avatar, backend_ops, body, chain, estimate, export_ops
-from .ui import panels
+from .operators import avatar, backend_ops, body, chain, estimate, export_ops, retarget
+from .ui import panels, retarget_panel
 
 CLASSES = (
     preferences.SMPLPIX_AddonPreferences,
@@ -21,7 +21,9 @@ CLASSES = (
     *avatar.CLASSES,
     *chain.CLASSES,
     *export_ops.CLASSES,
+    *retarget.CLASSES,
     *panels.CLASSES,
+    *retarget_panel.CLASSES,
 )
 
 

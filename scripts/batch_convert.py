@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO / "scripts"))  # farm/ (per-input jobs, engines, the retarget step)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 MOTION_SUFFIXES = (".npz", ".smpl", ".pkl")
 FORMATS = ("blend", "fbx", "glb")
@@ -52,6 +53,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="videos: also train the SMPLpix avatar and render its preview (the whole Video to Avatar job)")
     p.add_argument("--avatar-steps", type=int, default=2000, help="avatar training steps (with --avatar)")
     p.add_argument("--avatar-size", type=int, default=128, help="avatar resolution, multiple of 16 (with --avatar)")
+    p.add_argument("--retarget", type=Path, metavar="TARGET.fbx|.blend",
+                   help="also bake the motion onto this character (Rigify, Mixamo, UE5 or any humanoid) and export it")
+    p.add_argument("--bone-map", type=Path, metavar="MAP.json", help="bone map for --retarget (default: detect)")
+    p.add_argument("--root-motion", choices=("root_bone", "in_place", "object"), default="root_bone",
+                   help="where the retargeted travel goes")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (or --workers N processes); ray: Ray tasks (pip install -e '.[farm]')")
+    p.add_argument("--workers", type=int, default=0, help="run one job per input on N local processes (or N Ray "
+                   "CPUs for a local Ray cluster); each input gets OUT/<name>/ and a done-marker")
+    p.add_argument("--address", help="Ray cluster, ray://HOST:PORT (default: a local cluster)")
     args = p.parse_args(argv)
     try:
         parts = [int(v) if v else 0 for v in args.frames.split(":")] if args.frames else [0, 0, 1]
@@ -64,6 +75,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     bad = sorted(set(args.formats) - set(FORMATS))
     if bad or not args.formats:
         p.error(f"--formats {bad or 'empty'}: choose from {', '.join(FORMATS)}")
+    from farm.retarget_step import check_retarget_args
+
+    if error := check_retarget_args(args):
+        p.error(error)
     return args
 
 
@@ -136,10 +151,19 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
     args.out.mkdir(parents=True, exist_ok=True)
     if suffix in VIDEO_SUFFIXES and args.avatar:
         outputs.update(keep_avatar(bpy, name, args.out))
+    export = None
+    if args.retarget:
+        from farm.retarget_step import retarget_body
+
+        export, report = retarget_body(bpy, args, path if suffix in MOTION_SUFFIXES else None)
     for fmt in args.formats:
         target = args.out / f"{name}.{fmt}"
         if fmt == "blend":
             bpy.ops.wm.save_as_mainfile(filepath=str(target), copy=True)
+        elif export:
+            from blender_addon.export.exporter import export_scene
+
+            export_scene([export], target, args.fbx_preset if fmt == "fbx" else args.glb_preset)
         else:
             preset = args.fbx_preset if fmt == "fbx" else args.glb_preset
             bpy.ops.smplpix.export_body(filepath=str(target), preset=preset)
@@ -147,7 +171,8 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
             raise RuntimeError(f"{path.name}: {target} was not written")
         outputs[fmt] = str(target)
     scene = bpy.context.scene
-    return {"outputs": outputs, "frames": scene.frame_end - scene.frame_start + 1, "fps": scene.render.fps}
+    return {"outputs": outputs, "frames": scene.frame_end - scene.frame_start + 1, "fps": scene.render.fps,
+            **({"retarget": report} if export else {})}
 
 
 def keep_avatar(bpy, name: str, out: Path) -> dict:
@@ -182,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     if not inputs:
         print(f"batch_convert: no inputs found in {', '.join(map(str, args.inputs))}", file=sys.stderr)
         return 2
+    if args.engine == "ray" or args.workers:
+        from farm.cli import run_farm
+
+        return run_farm(args, inputs, summary_path, script_argv(sys.argv if argv is None else argv))
     bpy = setup_blender(args)
     from blender_addon.ipc.client import BackendError
     from blender_addon.ipc.session import SESSION
