@@ -39,14 +39,16 @@ class Reference:
 
 
 def multiview_reference(cams: list[CameraCalib], heldout: int, tracked: np.ndarray, people: list[np.ndarray],
-                        max_error_px: float = 20.0, match_px: float = 60.0, min_conf: float = 0.5) -> Reference:
+                        max_error_px: float = 20.0, match_px: float = 60.0, min_conf: float = 0.5,
+                        min_views: int = 2) -> Reference:
     """The tracked person's major landmarks triangulated from every view but ``heldout``.
 
     tracked (F, 33, 3): the held-out view's tracked landmarks (px, confidence); people: per view (F, P, 33, 3)
     every person found (px, visibility; zero rows where none). Per frame, each combination of one candidate (or
     none) per other view is triangulated robustly (:func:`triangulate_robust`); combinations whose reprojection
     into the held-out view lies within ``match_px`` (median over confident landmarks) of the tracked person
-    compete: most valid landmarks first, then lower held-out distance."""
+    compete: most valid landmarks first, then lower held-out distance. ``min_views``: 3 keeps only points that a
+    third view confirmed (two views cannot reveal a swapped or mismatched one)."""
     others = [v for v in range(len(cams)) if v != heldout]
     F = tracked.shape[0]
     P = max(p.shape[1] for p in people)
@@ -59,7 +61,7 @@ def multiview_reference(cams: list[CameraCalib], heldout: int, tracked: np.ndarr
             if combo[k] >= 0 and combo[k] < people[v].shape[1]:
                 uv[k, :, o] = cand[:, combo[k], :, :2]
                 seen[k, :, o] = cand[:, combo[k], :, 2] > min_conf
-    tri = triangulate_robust([cams[v] for v in others], uv, seen, max_error_px)
+    tri = triangulate_robust([cams[v] for v in others], uv, seen, max_error_px, min_views)
     back = project(cams[heldout], np.nan_to_num(tri.points))  # (F, O, 12, 2)
     conf = tracked[:, MAJOR, 2] > min_conf  # (F, 12)
     d = np.linalg.norm(back - tracked[:, None, MAJOR, :2], axis=-1)

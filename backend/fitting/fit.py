@@ -71,6 +71,9 @@ class FitSettings:
     dir_sigma: float = 0.0  # robust scale of the direction term (1 - cos); 0: plain
     hand_3d: float = 0.3  # weight of finger directions from the hand landmarks' relative depth (vs the body's)
     smooth_frames: float = 1.0  # Gaussian low-pass (sigma, frames) built into the per-frame parameters; 0: none
+    # MediaPipe body landmarks fitted at the model's regressed landmark positions (their definition) rather than at
+    # its joint centres, where the model ships a regressor (Anny); () for joint centres everywhere.
+    regressed_landmarks: tuple[int, ...] = ()
     device: str = "cpu"
 
 

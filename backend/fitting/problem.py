@@ -116,18 +116,34 @@ def _correspondences(kp: Keypoints, model: BodyModel, rig, s: "FitSettings") -> 
     return part, body, corrs, sources
 
 
-def _landmark_rig(model: BodyModel, rig, corrs: list, dev: torch.device) -> tuple:
-    """(LandmarkRig of the joints and vertices the correspondences use, gather index (L,), vertex list)."""
+def _landmark_rig(model: BodyModel, rig, corrs: list, dev: torch.device, regress: tuple[int, ...] = ()) -> tuple:
+    """(LandmarkRig of the joints and vertices the correspondences use, gather index (L,), vertex list).
+
+    ``regress``: MediaPipe body landmarks placed by the model's vertex regressor (their definition: see
+    backend/fitting/regressor.py) instead of at joint centres, where the model has one."""
+    from backend.fitting.regressor import mediapipe_regressor
+
     active = np.zeros(rig.num_joints, bool)
     verts = []
     for c in corrs:
         active[c.joint[c.joint >= 0]] = True
         verts += [int(v) for v in c.vertex if v >= 0]
     verts = sorted(set(verts))
-    lrig = build_landmark_rig(model, rig, active, np.asarray(verts, np.int64)).to(dev)
+    body_src = [int(i) for c in corrs if c.source == "body" for i in c.source_index]
+    regress = tuple(i for i in regress if i in body_src)
+    reg = mediapipe_regressor(model, regress) if regress else None
+    regress = regress if reg is not None else ()
+    lrig = build_landmark_rig(model, rig, active, np.asarray(verts, np.int64), regressed=reg).to(dev)
     A = lrig.num_active
     pos = {int(j): i for i, j in enumerate(lrig.active_index)}
-    gather = np.concatenate([[pos[int(j)] if j >= 0 else A + verts.index(int(v)) for j, v in zip(c.joint, c.vertex)]
+
+    def column(c, i: int, j: int, v: int) -> int:
+        src = int(c.source_index[i])
+        if c.source == "body" and src in regress:
+            return A + len(verts) + regress.index(src)
+        return pos[int(j)] if j >= 0 else A + verts.index(int(v))
+
+    gather = np.concatenate([[column(c, i, j, v) for i, (j, v) in enumerate(zip(c.joint, c.vertex))]
                              for c in corrs]).astype(np.int64)
     return lrig, gather, verts
 
@@ -224,7 +240,7 @@ def prepare_problem(kp: Keypoints, model: BodyModel, s: "FitSettings") -> FitPro
     part, body, corrs, sources = _correspondences(kp, model, rig, s)
     uv_np, w_np = _targets(sources, corrs)
     w_np = w_np * kp.found[:, None]
-    lrig, gather, verts = _landmark_rig(model, rig, corrs, dev)
+    lrig, gather, verts = _landmark_rig(model, rig, corrs, dev, tuple(s.regressed_landmarks))
     Lb = len(corrs[0].source_index)
 
     left, up, fwd = model_axes(rig)
