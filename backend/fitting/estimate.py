@@ -16,7 +16,7 @@ from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
 from backend.perception.camera_motion import CameraMotion, CameraTracker, reference_focal, stabilize_keypoints
 from backend.perception.camera_motion import track_camera
-from backend.perception.detect import DetectSettings, cache_key, detect_keypoints
+from backend.perception.detect import DetectSettings, cache_key, detect_keypoints, person_fraction_error
 from backend.perception.frames import FrameRange
 from backend.perception.keypoints import Keypoints
 from backend.perception.postprocess import fix_left_right_swaps
@@ -25,6 +25,7 @@ from blender_addon.core.jobs.estimate import EstimateParams
 from blender_addon.core.motion import Camera, Motion
 
 log = logging.getLogger(__name__)
+MIN_PERSON_FRACTION = 0.1  # of the selected frames that must show the person
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,12 +116,11 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     tracker = CameraTracker() if req.camera == "auto" and detect.mode == "holistic" else None
     kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir,
                           progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled,
-                          frame_hook=tracker.hook if tracker is not None else None)
-    camera = _camera_motion(req, detect, kp, tracker, report)
+                          min_found=MIN_PERSON_FRACTION, frame_hook=tracker.hook if tracker is not None else None)
     t_detect = time.perf_counter() - t_d
-    if not kp.found.any():
-        raise ValueError(f"{req.input}: no person was detected in the selected frames; check the frame range or "
-                         "use a video where the whole body is visible.")
+    if kp.found.sum() < MIN_PERSON_FRACTION * kp.num_frames or not kp.found.any():  # also for cached detections
+        raise person_fraction_error(req.input, int(kp.found.sum()), kp.num_frames, MIN_PERSON_FRACTION)
+    camera = _camera_motion(req, detect, kp, tracker, report)
     kp, swapped = fix_left_right_swaps(kp)
     if swapped.any():
         log.info("repaired left/right swaps in %d frames", int(swapped.sum()))

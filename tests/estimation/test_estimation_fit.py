@@ -59,8 +59,10 @@ def test_fit_recovers_known_motion(anny_model, anny_rig):
     rv, tr = known_motion(anny_model, anny_rig, frames=16)
     K, R, t = camera(anny_rig)
     kp, true_joints = detections(anny_model, anny_rig, rv, tr, K, R, t, noise_px=0.5)
+    # These detections are the model's joint centres projected: fit joint centres (not regressed landmarks).
     fit = fit_keypoints(kp, anny_model, FitSettings(focal=K[0, 0], iters_global=30, iters_body=150,
-                                                    iters_contact=0, fit_hands=False, fit_shape=False))
+                                                    iters_contact=0, fit_hands=False, fit_shape=False,
+                                                    regressed_landmarks=()))
     # The fitted camera differs from the true one by a translation (the fit's world origin is its own); compare
     # in camera coordinates, where the image pins the geometry down.
     with torch.no_grad():
