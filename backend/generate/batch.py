@@ -53,10 +53,10 @@ def generate_random(count: int, opts: GenerateOptions, out: str | Path, model_di
     opts.check()
     if count < 1:
         raise ValueError(f"count is {count}; ask for at least one human")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     generator = generator or make_generator(opts.model, model_dir, opts.gender)
     check_scan_layers(opts, generator)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     cache: dict = {}
     records = []
     for i in range(count):

@@ -11,7 +11,6 @@ line and exits with code 2 before anything is written.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

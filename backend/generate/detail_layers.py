@@ -113,7 +113,8 @@ def sample_detail(rng: np.random.Generator, scan_layers: dict[str, float] | None
 
 
 def mix_layers(rig: RigSpec, detail: dict, cache: dict | None = None) -> np.ndarray:
-    """(V, 3) local offsets of a detail factor on ``rig``'s topology; scan files are checked against the rig."""
+    """(V, 3) local offsets of a detail factor on ``rig``'s topology (procedural layers are built on ``rig``: pass
+    the model's reference body so every body gets the same layers); scan files are checked against the rig."""
     cache = {} if cache is None else cache
     total = np.zeros((rig.num_vertices, 3), np.float64)
     for item in detail.get("layers", []):

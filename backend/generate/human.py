@@ -105,6 +105,14 @@ class AnnyGenerator:
         self.body = AnnyBodyModel(device=device)
         self.names = self.body.param_names
         self.num_vertices = int(self.body.anny.template_vertices.shape[0])
+        self._reference = None
+
+    @property
+    def reference_rig(self) -> RigSpec:
+        """The base body (all phenotypes 0.5): procedural detail layers are defined on it, once per topology."""
+        if self._reference is None:
+            self._reference = self.body.rig_spec()
+        return self._reference
 
     def rest_heights(self, phenotypes: list[dict]) -> np.ndarray:
         """(N,) rest-mesh heights in metres of N phenotype dicts (one batched model evaluation)."""
@@ -143,6 +151,7 @@ class SmplFamilyGenerator:
         self.body = load_body_model(model, model_dir=model_dir, gender=gender, num_betas=NUM_BETAS, device=device)
         self._rig = self.body.rig_spec()
         self.num_vertices = self._rig.num_vertices
+        self.reference_rig = self._rig
 
     def sample_shape(self, rng: np.random.Generator, age_range: tuple[float, float],
                      stratum: tuple[int, int] | None = None) -> dict:
@@ -175,7 +184,8 @@ def rest_body(generator, factors: dict, cache: dict | None = None) -> tuple[RigS
     lowest vertex is at height 0 (the template for Anny, whose shape is baked; SMPL keeps betas as shape keys)."""
     rig, betas = generator.shaped_rig(factors["shape"])
     shaped, _ = rig.rest_state(betas)
-    offsets = to_world(mix_layers(rig, factors["detail"], cache), vertex_frames(shaped, rig.faces, rig.up_axis))
+    local = mix_layers(generator.reference_rig, factors["detail"], cache)
+    offsets = to_world(local, vertex_frames(shaped, rig.faces, rig.up_axis))
     up = "XYZ".index(rig.up_axis)
     dressed = shaped + offsets
     lift = -float(dressed[:, up].min())

@@ -1,0 +1,112 @@
+"""The shape prior, detail-layer file format and factor streams, without the body model (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.bodymodels.detail import DetailError, DetailLayer, to_local, to_world, vertex_frames
+from backend.generate.human import FACTORS, GenerateOptions, batch_strata, factor_rng
+from backend.generate.prior import (
+    ANNY_AGE_ANCHORS,
+    AGE_YEARS_ANCHORS,
+    PriorError,
+    height_and_sex,
+    height_distribution,
+    parse_range,
+    sample_anny_shape,
+    sample_betas,
+    years_to_anny_age,
+)
+
+
+def test_age_anchors_are_annys_own_calibration():
+    torch = pytest.importorskip("torch")
+    from anny.paths import get_anny_root_dir
+
+    for name in ("boys", "girls"):
+        d = torch.load(get_anny_root_dir() / "data" / "shape_calibration" / f"{name}.pth", weights_only=True)
+        m = d["morphological_age_mapping"]
+        np.testing.assert_allclose(m["anny_age_anchors"].numpy(), ANNY_AGE_ANCHORS, atol=1e-9)
+        np.testing.assert_allclose(m["morphological_age_anchors"].numpy(), AGE_YEARS_ANCHORS, atol=1e-9)
+    assert years_to_anny_age(18.0) == pytest.approx(0.77)
+
+
+def test_ranges_and_factor_names_are_checked():
+    assert parse_range("18:70", "--age", (1, 90)) == (18.0, 70.0)
+    with pytest.raises(PriorError, match="impossible"):
+        parse_range("90:10", "--age", (1, 90))
+    with pytest.raises(PriorError, match="outside"):
+        parse_range("10:95", "--age", (1, 90))
+    with pytest.raises(PriorError, match="not a range"):
+        parse_range("old", "--age", (1, 90))
+    with pytest.raises(PriorError, match="unknown factor"):
+        GenerateOptions(fix=("hair",)).check()
+    with pytest.raises(PriorError, match="impossible"):
+        GenerateOptions(age_range=(90.0, 10.0)).check()
+
+
+def _batch(seed: int, n: int, ages=(18.0, 70.0)):
+    strata = batch_strata(seed, n)
+    return [sample_anny_shape(factor_rng(seed, i, "shape"), ages, (int(strata[i]), n)) for i in range(n)]
+
+
+def test_heights_follow_the_tables_and_span_the_prior():
+    draws = [d for s in range(40) for d in _batch(s, 8)]
+    men = np.array([d.height_m for d in draws if d.sex == "male"])
+    women = np.array([d.height_m for d in draws if d.sex == "female"])
+    assert 0.4 < len(men) / len(draws) < 0.6
+    # Means within 1.5 cm of the adult tables (171 / 159 cm, minus a little age-related loss).
+    assert abs(men.mean() - 1.705) < 0.015 and abs(women.mean() - 1.585) < 0.015
+    assert 0.07 < men.std() < 0.095 and 0.065 < women.std() < 0.09
+    spreads = np.array([np.ptp([d.height_m for d in _batch(s, 8)]) for s in range(20)])
+    print(f"8-adult height spread over 20 seeds: median {np.median(spreads):.3f} m, min {spreads.min():.3f}, "
+          f"max {spreads.max():.3f}")
+    assert np.median(spreads) > 0.25 and spreads.max() >= 0.3
+    assert min(np.ptp([d.height_m for d in _batch(s, 16)]) for s in range(5)) >= 0.3
+    for d in draws:
+        assert set(d.phenotype) == {"gender", "age", "muscle", "weight", "height", "proportions"}
+        assert all(0.0 <= v <= 1.0 for v in d.phenotype.values())
+        assert (d.phenotype["gender"] > 0.5) == (d.sex == "female")
+
+
+def test_children_are_shorter_and_sex_follows_height():
+    kids = [d.height_m for s in range(10) for d in _batch(s, 8, (5.0, 6.0))]
+    assert 1.0 < np.mean(kids) < 1.2
+    mean_m, _ = height_distribution(30.0, False)
+    assert height_and_sex(30.0, 0.999, 0.5)[1] is False  # the tallest are almost surely men
+    assert height_and_sex(30.0, 0.001, 0.5)[1] is True
+    assert height_and_sex(30.0, 0.999, 0.5)[0] > mean_m + 0.15
+
+
+def test_betas_truncated():
+    b = sample_betas(np.random.default_rng(0), 10_000)
+    assert np.abs(b).max() <= 2.0 and abs(b.std() - 0.88) < 0.03  # a unit normal cut at +-2 sd
+
+
+def test_factor_streams_are_independent_and_reproducible():
+    a = [factor_rng(3, 5, f).random() for f in FACTORS]
+    assert a == [factor_rng(3, 5, f).random() for f in FACTORS]
+    assert len(set(a)) == 4 and factor_rng(3, 6, "shape").random() != a[0]
+
+
+def test_detail_layer_roundtrip_frames_and_topology_check(tmp_path):
+    import trimesh
+
+    m = trimesh.creation.icosphere(2)
+    frames = vertex_frames(m.vertices, m.faces, "Z")
+    np.testing.assert_allclose(np.einsum("vab,vac->vbc", frames, frames), np.broadcast_to(np.eye(3), frames.shape),
+                               atol=1e-9)
+    normal_out = (frames[:, :, 2] * m.vertices).sum(1)
+    assert np.all(normal_out > 0.9)  # normals point out of the unit sphere
+    local = np.random.default_rng(0).normal(size=(len(m.vertices), 3))
+    np.testing.assert_allclose(to_local(to_world(local, frames), frames), local, atol=1e-12)
+    layer = DetailLayer(offsets=local.astype(np.float32), model="anny", source="test")
+    path = layer.save(tmp_path / "layer.npz")
+    back = DetailLayer.load(path)
+    assert back.model == "anny" and back.num_vertices == len(m.vertices) and back.source == "test"
+    with pytest.raises(DetailError, match="made for anny with 162 vertices, but the body is anny with 13718"):
+        back.check_fits("anny", 13718, str(path))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(DetailError, match="not a detail layer"):
+        DetailLayer.load(tmp_path / "bad.npz")
