@@ -9,8 +9,8 @@ from __future__ import annotations
 import bpy
 
 from . import preferences, properties
-from .operators import avatar, backend_ops, body, chain, estimate, export_ops
-from .ui import panels
+from .operators import avatar, backend_ops, body, chain, estimate, export_ops, generate
+from .ui import generate_panel, panels
 
 CLASSES = (
     preferences.SMPLPIX_AddonPreferences,
@@ -22,6 +22,8 @@ CLASSES = (
     *chain.CLASSES,
     *export_ops.CLASSES,
     *panels.CLASSES,
+    *generate.CLASSES,
+    *generate_panel.CLASSES,
 )
 
 
@@ -29,6 +31,7 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     properties.register_pointers()
+    generate.register_pointers()
 
 
 def unregister() -> None:
@@ -38,6 +41,7 @@ def unregister() -> None:
     if bpy.app.timers.is_registered(sync_jobs_ui):
         bpy.app.timers.unregister(sync_jobs_ui)
     SESSION.stop()
+    generate.unregister_pointers()
     properties.unregister_pointers()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -23,10 +23,11 @@ from backend.generate.prior import (
     sample_betas,
     solve_height_phenotype,
 )
+from blender_addon.core.jobs.generate import FACTORS
 from blender_addon.core.motion import Motion
 from blender_addon.core.rigspec import RigSpec
 
-FACTORS = ("shape", "detail", "face", "pose")
+
 FACTOR_IDS = {"shape": 1, "detail": 2, "face": 3, "pose": 4}
 NUM_BETAS = 10
 
