@@ -54,7 +54,7 @@ def generate_random(count: int, opts: GenerateOptions, out: str | Path, model_di
     if count < 1:
         raise ValueError(f"count is {count}; ask for at least one human")
     generator = generator or make_generator(opts.model, model_dir, opts.gender)
-    check_scan_layers(opts, generator)
+    check_inputs(opts, generator)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache: dict = {}
@@ -73,12 +73,20 @@ def generate_random(count: int, opts: GenerateOptions, out: str | Path, model_di
     return path
 
 
-def check_scan_layers(opts: GenerateOptions, generator) -> None:
-    """Every scan detail layer is readable and of this body's topology (before any human is made)."""
+def check_inputs(opts: GenerateOptions, generator) -> None:
+    """Every scan detail layer is readable and of this body's topology, every motion file readable and of this
+    body model (before any human is made)."""
     from backend.bodymodels.detail import DetailLayer
+    from backend.generate.motion_sources import MotionSourceError
+    from blender_addon.core.readers import read_motion
 
     for path, _ in opts.scan_layers:
         DetailLayer.load(path).check_fits(generator.model, generator.num_vertices, str(path))
+    for path in opts.motion_files:
+        model = read_motion(path).model
+        if model != generator.model:
+            raise MotionSourceError(f"{path}: a {model} motion cannot drive {generator.model} bodies; pass "
+                                    f"{generator.model} motions or use --model {model}")
 
 
 class RecordError(ValueError):

@@ -129,6 +129,30 @@ def test_interpolation_morphs_from_a_to_b(cli_batch, generator, tmp_path):
     assert (np.abs(motion.expression[0, :52]).max() > 0) == (face_a["preset"] != "neutral")
 
 
+def test_motion_files_drive_the_pose_factor(generator, tmp_path):
+    from backend.demo.sample_motion import anny_walk_and_wave
+    from backend.generate.motion_sources import MotionSourceError
+
+    rig = generator.reference_rig
+    rot = anny_walk_and_wave(rig.joint_names, 20)
+    src = Motion(model="anny", fps=30.0, joint_names=rig.joint_names, rotvec=rot,
+                 transl=np.c_[np.linspace(0, 1, 20), np.zeros((20, 2))], up_axis="Z").save(tmp_path / "walk.npz")
+    generate_random(2, GenerateOptions(seed=1, frames=30, motion_files=(str(src),)), tmp_path / "o",
+                    generator=generator)
+    for i in range(2):
+        rec, _ = load_record(tmp_path / "o" / f"human_{i:03d}.json")
+        motion = Motion.load(tmp_path / "o" / rec["files"]["motion"])
+        assert rec["factors"]["pose"]["source"] == "file" and rec["factors"]["pose"]["file"] == str(src)
+        start = int(rec["factors"]["pose"]["start"] * 19)
+        np.testing.assert_allclose(motion.rotvec, rot[(start + np.arange(30)) % 20])  # looped from its start
+        assert np.allclose(motion.transl[0], 0)
+    other = Motion(model="smplx", fps=30.0, joint_names=("pelvis",), rotvec=np.zeros((2, 1, 3)),
+                   transl=np.zeros((2, 3))).save(tmp_path / "smplx.npz")
+    with pytest.raises(MotionSourceError, match="smplx motion cannot drive anny"):
+        generate_random(1, GenerateOptions(motion_files=(str(other),)), tmp_path / "bad", generator=generator)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, anny_rigspec_path):
     out = tmp_path / "out"
     r = _cli("random", "--age", "90:10", "--out", str(out))
