@@ -130,6 +130,18 @@ def options_of(record: dict) -> GenerateOptions:
     return GenerateOptions(**o)
 
 
+def rebuild(record: dict, out: str | Path, name: str | None = None, generator=None,
+            model_dir: str | None = None) -> dict:
+    """Realise a (possibly hand-edited) record as it is: its factors' values, not their streams, decide the body
+    (for Anny the ``phenotype`` values; ``target_height_m`` is only a note)."""
+    opts = options_of(record)
+    generator = generator or make_generator(opts.model, model_dir, opts.gender)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_human(out, name or record["name"], generator, opts, int(record["index"]), dict(record["factors"]),
+                       {})
+
+
 def reroll(record: dict, factor: str, seed: int, out: str | Path, name: str | None = None, generator=None,
            model_dir: str | None = None) -> dict:
     """A copy of ``record`` with one factor drawn again from stream (seed, index); written into ``out``."""

@@ -4,6 +4,7 @@
         [--fix shape detail face pose] [--frames 60] [--fps 30] [--motion FILE ...] [--detail LAYER.npz[:SCALE] ...]
     python -m backend generate interpolate humans/human_000.json humans/human_001.json --frames 120 --out interp/
     python -m backend generate reroll humans/human_000.json --factor pose --seed 7 --out humans/
+    python -m backend generate rebuild edited_human.json --out edited/     # a hand-edited record, as it is
 
 Bad input (impossible ranges, unknown factors, a detail layer of another topology, a missing record) prints one
 line and exits with code 2 before anything is written.
@@ -80,6 +81,13 @@ def add_commands(subparsers) -> None:
     p.add_argument("--model-dir", default=None)
     p.set_defaults(handler=_guarded(_reroll))
 
+    p = sub.add_parser("rebuild", help="write a human from its record's factor values (e.g. after editing them)")
+    p.add_argument("record", help="human_NNN.json or humans.json:INDEX")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", default=None)
+    p.add_argument("--model-dir", default=None)
+    p.set_defaults(handler=_guarded(_rebuild))
+
 
 def _guarded(fn):
     def run(args) -> int:
@@ -127,5 +135,14 @@ def _reroll(args) -> int:
 
     record, _ = load_record(args.record)
     new = reroll(record, args.factor, args.seed, args.out, model_dir=args.model_dir)
+    print(Path(args.out) / f"{new['name']}.json")
+    return 0
+
+
+def _rebuild(args) -> int:
+    from backend.generate.batch import load_record, rebuild
+
+    record, _ = load_record(args.record)
+    new = rebuild(record, args.out, name=args.name, model_dir=args.model_dir)
     print(Path(args.out) / f"{new['name']}.json")
     return 0

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from backend.bodymodels.detail import DetailLayer  # noqa: E402
-from backend.generate.batch import generate_random, load_record, reroll  # noqa: E402
+from backend.bodymodels.detail import DetailError, DetailLayer  # noqa: E402
+from backend.generate.batch import generate_random, load_record, rebuild, reroll  # noqa: E402
 from backend.generate.human import GenerateOptions, make_generator, rest_body, sample_human  # noqa: E402
 from backend.generate.interpolate import interpolate  # noqa: E402
 from backend.generate.quality import boundary_edge_count, self_intersection_fraction  # noqa: E402
@@ -95,6 +95,17 @@ def test_fixed_factor_and_reroll_change_one_factor_only(cli_batch, generator, tm
                                   RigSpec.load(cli_batch / record["files"]["rig"]).template)
     new = reroll(record, "shape", 99, tmp_path, generator=generator)
     assert new["factors"]["shape"] != record["factors"]["shape"] and new["factors"]["pose"] == record["factors"]["pose"]
+    # A rebuilt record is the same human; an edited phenotype changes only the body.
+    same = rebuild(record, tmp_path / "same", generator=generator)
+    np.testing.assert_array_equal(RigSpec.load(tmp_path / "same" / same["files"]["rig"]).template,
+                                  RigSpec.load(cli_batch / record["files"]["rig"]).template)
+    edited = json.loads(json.dumps(record))
+    edited["factors"]["shape"]["phenotype"]["weight"] = 1.0
+    fat = rebuild(edited, tmp_path / "edited", generator=generator)
+    fat_rig = RigSpec.load(tmp_path / "edited" / fat["files"]["rig"])
+    assert fat_rig.metadata["phenotype"]["weight"] == pytest.approx(1.0)
+    assert Motion.load(tmp_path / "edited" / fat["files"]["motion"]).rotvec.tobytes() == Motion.load(
+        cli_batch / record["files"]["motion"]).rotvec.tobytes()
 
 
 def test_detail_layers_barely_add_self_intersections(cli_batch, generator):
@@ -153,14 +164,17 @@ def test_motion_files_drive_the_pose_factor(generator, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, anny_rigspec_path):
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, generator):
     out = tmp_path / "out"
     r = _cli("random", "--age", "90:10", "--out", str(out))
     assert r.returncode == 2 and "impossible" in r.stderr and "Traceback" not in r.stderr and not out.exists()
     r = _cli("random", "--fix", "hair", "--out", str(out))
     assert r.returncode == 2 and "unknown factor name(s) ['hair']" in r.stderr and not out.exists()
     wrong = DetailLayer(offsets=np.zeros((100, 3), np.float32), model="anny", source="test").save(tmp_path / "w.npz")
-    r = _cli("random", "--count", "1", "--detail", str(wrong), "--out", str(out))
-    assert r.returncode == 2 and "w.npz" in r.stderr and "100 vertices" in r.stderr and not out.exists()
+    with pytest.raises(DetailError, match=r"w\.npz: made for anny with 100 vertices, but the body is anny with 13718"):
+        generate_random(1, GenerateOptions(scan_layers=((str(wrong), 1.0),)), out, generator=generator)
+    assert not out.exists()
+    r = _cli("random", "--detail", str(tmp_path / "missing.npz"), "--out", str(out))
+    assert r.returncode == 2 and "missing.npz: no such detail layer file" in r.stderr and not out.exists()
     r = _cli("interpolate", str(tmp_path / "missing.json"), str(tmp_path / "b.json"), "--out", str(out))
     assert r.returncode == 2 and "no such human record" in r.stderr
