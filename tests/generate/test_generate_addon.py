@@ -110,3 +110,25 @@ def test_generate_operators_headless(session, capsys, tmp_path):
         assert sum(len(p.vertices) - 2 for p in mesh.data.polygons) == len(b_rig.faces)
         co = _evaluated(mesh)
         assert np.all(np.isfinite(co)) and 0.8 < np.ptp(co[:, 2]) / np.ptp(b_rig.template[:, 2]) < 1.05
+
+
+def test_generate_buttons_explain_why_they_are_grey(tmp_path):
+    import addon_utils
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert addon_utils.enable("blender_addon", default_set=True, handle_error=None) is not None
+    try:
+        with pytest.raises(RuntimeError, match="Start the backend first"):
+            bpy.ops.smplpix.random_humans()
+        with pytest.raises(RuntimeError, match="Start the backend first"):
+            bpy.ops.smplpix.reroll_human(factor="pose")
+        g = bpy.context.window_manager.smplpix_generate
+        assert (g.count, g.age_min, g.age_max) == (4, 18.0, 70.0)
+        from blender_addon.core.jobs import ParamError
+        from blender_addon.core.jobs.generate import GenerateRandomParams
+
+        with pytest.raises(ParamError, match="impossible"):  # what the operator checks before submitting
+            GenerateRandomParams(age_min=60.0, age_max=20.0).check()
+    finally:
+        addon_utils.disable("blender_addon", default_set=True, handle_error=None)
+    assert not hasattr(bpy.types.WindowManager, "smplpix_generate")
