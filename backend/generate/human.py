@@ -19,6 +19,8 @@ from backend.generate.motion_sources import motion_for, sample_pose
 from backend.generate.prior import (
     AGE_LIMITS_YEARS,
     PriorError,
+    Stratum,
+    batch_strata,
     sample_anny_shape,
     sample_betas,
     solve_height_phenotype,
@@ -64,9 +66,9 @@ def factor_rng(seed: int, index: int, factor: str) -> np.random.Generator:
 
 
 def sample_factor(body, opts: GenerateOptions, factor: str, stream: tuple[int, int],
-                  stratum: tuple[int, int] | None = None) -> dict:
+                  stratum: Stratum | None = None) -> dict:
     """Draw one factor from stream (seed, index); the result is JSON-ready and records its stream. ``stratum``
-    (rank, count) stratifies the shape's height quantile over a batch."""
+    (from :func:`shape_strata`) places the shape in its batch (sex, height and age quantiles)."""
     rng = factor_rng(stream[0], stream[1], factor)
     if factor == "shape":
         out = body.sample_shape(rng, opts.age_range, stratum)
@@ -79,19 +81,21 @@ def sample_factor(body, opts: GenerateOptions, factor: str, stream: tuple[int, i
     return {"stream": [int(stream[0]), int(stream[1])], **out}
 
 
-def batch_strata(seed: int, count: int) -> np.ndarray:
-    """(count,) height-quantile ranks of a batch: a permutation of 0..count-1 drawn from the seed."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(count), 0]))).permutation(count)
+def shape_strata(seed: int, count: int) -> list[Stratum | None]:
+    """(count,) body-shape strata of a batch of ``count`` under ``seed`` (:func:`backend.generate.prior.batch_strata`),
+    from the batch's own stream (so a human's shape depends on its batch size, not on the other humans' draws)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(count), 0])))
+    return batch_strata(rng, count)
 
 
 def sample_human(body, opts: GenerateOptions, index: int, count: int = 1) -> dict:
     """The factors of human ``index`` of a batch of ``count``: {"shape": ..., "detail": ..., "face": ...,
     "pose": ...}; a fixed factor comes from human 0's stream."""
-    strata = batch_strata(opts.seed, count)
+    strata = shape_strata(opts.seed, count)
     out = {}
     for f in FACTORS:
         i = 0 if f in opts.fix else index
-        out[f] = sample_factor(body, opts, f, (opts.seed, i), (int(strata[i]), count) if count > 1 else None)
+        out[f] = sample_factor(body, opts, f, (opts.seed, i), strata[i] if f == "shape" else None)
     return out
 
 
@@ -126,7 +130,7 @@ class AnnyGenerator:
         return (z.max(1).values - z.min(1).values).double().cpu().numpy()
 
     def sample_shape(self, rng: np.random.Generator, age_range: tuple[float, float],
-                     stratum: tuple[int, int] | None = None) -> dict:
+                     stratum: Stratum | None = None) -> dict:
         draw = sample_anny_shape(rng, age_range, stratum)
         height, reached = solve_height_phenotype(self.rest_heights, draw.phenotype, draw.height_m)
         pheno = {**draw.phenotype, "height": height}
@@ -155,7 +159,7 @@ class SmplFamilyGenerator:
         self.reference_rig = self._rig
 
     def sample_shape(self, rng: np.random.Generator, age_range: tuple[float, float],
-                     stratum: tuple[int, int] | None = None) -> dict:
+                     stratum: Stratum | None = None) -> dict:
         betas = sample_betas(rng, min(NUM_BETAS, len(self._rig.shape_names)))
         verts, _ = self._rig.rest_state(betas)
         up = verts[:, "XYZ".index(self._rig.up_axis)]

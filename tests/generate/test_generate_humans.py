@@ -14,7 +14,14 @@ pytest.importorskip("torch")
 
 from backend.bodymodels.detail import DetailError, DetailLayer  # noqa: E402
 from backend.generate.batch import generate_random, load_record, rebuild, reroll  # noqa: E402
-from backend.generate.human import GenerateOptions, make_generator, rest_body, sample_human  # noqa: E402
+from backend.generate.human import (  # noqa: E402
+    GenerateOptions,
+    make_generator,
+    rest_body,
+    sample_factor,
+    sample_human,
+    shape_strata,
+)
 from backend.generate.interpolate import interpolate  # noqa: E402
 from backend.generate.quality import boundary_edge_count, self_intersection_fraction  # noqa: E402
 from blender_addon.core.motion import Motion  # noqa: E402
@@ -80,6 +87,17 @@ def test_humans_are_valid_closed_and_on_the_floor(cli_batch, anny_rigspec_path):
         if rec["factors"]["face"]["preset"] != "neutral":
             assert np.abs(motion.expression).max() > 0.05
     assert np.ptp(heights) > 0.02
+
+
+def test_eight_adults_span_30_cm_on_the_mesh(generator):
+    """The Anny rest meshes (height phenotype solved), not only the drawn targets, span >= 0.3 m in every batch."""
+    for seed in range(8):
+        strata = shape_strata(seed, 8)
+        shapes = [sample_factor(generator, GenerateOptions(seed=seed), "shape", (seed, i), strata[i])
+                  for i in range(8)]
+        assert max(abs(s["height_m"] - s["target_height_m"]) for s in shapes) < 2e-3
+        assert np.ptp([s["height_m"] for s in shapes]) >= 0.3, seed
+        assert sorted(s["sex"] for s in shapes) == ["female"] * 4 + ["male"] * 4
 
 
 def test_fixed_factor_and_reroll_change_one_factor_only(cli_batch, generator, tmp_path):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from backend.bodymodels.detail import DetailError, DetailLayer, to_local, to_world, vertex_frames
-from backend.generate.human import FACTORS, GenerateOptions, batch_strata, factor_rng
+from backend.generate.human import FACTORS, GenerateOptions, factor_rng, shape_strata
 from backend.generate.prior import (
     ANNY_AGE_ANCHORS,
     AGE_YEARS_ANCHORS,
     PriorError,
-    height_and_sex,
+    height_at_quantile,
     height_distribution,
     parse_range,
     sample_anny_shape,
@@ -47,36 +47,51 @@ def test_ranges_and_factor_names_are_checked():
 
 
 def _batch(seed: int, n: int, ages=(18.0, 70.0)):
-    strata = batch_strata(seed, n)
-    return [sample_anny_shape(factor_rng(seed, i, "shape"), ages, (int(strata[i]), n)) for i in range(n)]
+    strata = shape_strata(seed, n)
+    return [sample_anny_shape(factor_rng(seed, i, "shape"), ages, strata[i]) for i in range(n)]
 
 
 def test_heights_follow_the_tables_and_span_the_prior():
-    draws = [d for s in range(40) for d in _batch(s, 8)]
+    draws = [d for s in range(60) for d in _batch(s, 8)]
     men = np.array([d.height_m for d in draws if d.sex == "male"])
     women = np.array([d.height_m for d in draws if d.sex == "female"])
-    assert 0.4 < len(men) / len(draws) < 0.6
+    assert len(men) == len(women)  # a batch is man-woman pairs
     # Means within 1.5 cm of the adult tables (171 / 159 cm, minus a little age-related loss).
     assert abs(men.mean() - 1.705) < 0.015 and abs(women.mean() - 1.585) < 0.015
     assert 0.07 < men.std() < 0.095 and 0.065 < women.std() < 0.09
-    spreads = np.array([np.ptp([d.height_m for d in _batch(s, 8)]) for s in range(20)])
-    print(f"8-adult height spread over 20 seeds: median {np.median(spreads):.3f} m, min {spreads.min():.3f}, "
+    ages = np.array([d.age_years for d in draws])
+    assert ages.min() >= 18 and ages.max() <= 70 and abs(ages.mean() - 44) < 2
+    spreads = np.array([np.ptp([d.height_m for d in _batch(s, 8)]) for s in range(200)])
+    print(f"8-adult height spread over 200 seeds: median {np.median(spreads):.3f} m, min {spreads.min():.3f}, "
           f"max {spreads.max():.3f}")
-    assert np.median(spreads) > 0.25 and spreads.max() >= 0.3
-    assert min(np.ptp([d.height_m for d in _batch(s, 16)]) for s in range(5)) >= 0.3
+    assert spreads[:20].min() >= 0.3 and spreads.min() >= 0.3
     for d in draws:
         assert set(d.phenotype) == {"gender", "age", "muscle", "weight", "height", "proportions"}
         assert all(0.0 <= v <= 1.0 for v in d.phenotype.values())
-        assert (d.phenotype["gender"] > 0.5) == (d.sex == "female")
+    # gender ~ Beta(12, 2) towards the sex's end: on the wrong side of 0.5 with probability 0.2 %.
+    assert np.mean([(d.phenotype["gender"] > 0.5) == (d.sex == "female") for d in draws]) > 0.99
 
 
-def test_children_are_shorter_and_sex_follows_height():
+def test_each_human_of_a_batch_is_still_the_prior():
+    """Human 2 of many 8-batches: sex 1/2, height quantile uniform, age uniform, quantile independent of age."""
+    from scipy.stats import kstest, pearsonr
+
+    d = [_batch(s, 8)[2] for s in range(400)]
+    q, years = np.array([x.quantile for x in d]), np.array([x.age_years for x in d])
+    assert 0.42 < np.mean([x.sex == "female" for x in d]) < 0.58
+    assert kstest(q, "uniform").pvalue > 0.01 and kstest((years - 18) / 52, "uniform").pvalue > 0.01
+    assert abs(pearsonr(q, years)[0]) < 0.15
+    odd = _batch(1, 7)
+    assert sum(x.sex == "female" for x in odd) in (3, 4)
+
+
+def test_children_are_shorter_and_quantiles_map_to_heights():
     kids = [d.height_m for s in range(10) for d in _batch(s, 8, (5.0, 6.0))]
     assert 1.0 < np.mean(kids) < 1.2
-    mean_m, _ = height_distribution(30.0, False)
-    assert height_and_sex(30.0, 0.999, 0.5)[1] is False  # the tallest are almost surely men
-    assert height_and_sex(30.0, 0.001, 0.5)[1] is True
-    assert height_and_sex(30.0, 0.999, 0.5)[0] > mean_m + 0.15
+    mean_m, sd_m = height_distribution(30.0, False)
+    assert height_at_quantile(30.0, False, 0.5) == pytest.approx(mean_m)
+    assert height_at_quantile(30.0, False, 1.0) == pytest.approx(mean_m + 2.5 * sd_m)
+    assert height_at_quantile(30.0, True, 0.0) == pytest.approx(height_distribution(30.0, True)[0] - 2.5 * 0.079)
 
 
 def test_betas_truncated():
