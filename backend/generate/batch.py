@@ -81,7 +81,7 @@ def check_inputs(opts: GenerateOptions, generator) -> None:
     from blender_addon.core.readers import read_motion
 
     for path, _ in opts.scan_layers:
-        DetailLayer.load(path).check_fits(generator.model, generator.num_vertices, str(path))
+        DetailLayer.load(path).check_body(generator.model, generator.num_vertices, str(path))
     for path in opts.motion_files:
         model = read_motion(path).model
         if model != generator.model:

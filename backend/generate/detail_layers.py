@@ -122,7 +122,7 @@ def mix_layers(rig: RigSpec, detail: dict, cache: dict | None = None) -> np.ndar
         if key not in cache:
             if item["name"] == "scan":
                 layer = DetailLayer.load(item["file"])
-                layer.check_fits(rig.model, rig.num_vertices, item["file"])
+                layer.check_body(rig.model, rig.num_vertices, item["file"])
             else:
                 layer = procedural_layer(rig, item["name"])
             cache[key] = layer.offsets.astype(np.float64)

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from backend.bodymodels.detail import to_world, vertex_frames
+from backend.bodymodels.detail import vertex_frames
 from backend.generate.detail_layers import mix_layers, sample_detail
 from backend.generate.face import face_coefficients, sample_face
 from backend.generate.motion_sources import motion_for, sample_pose
@@ -190,7 +190,7 @@ def rest_body(generator, factors: dict, cache: dict | None = None) -> tuple[RigS
     rig, betas = generator.shaped_rig(factors["shape"])
     shaped, _ = rig.rest_state(betas)
     local = mix_layers(generator.reference_rig, factors["detail"], cache)
-    offsets = to_world(local, vertex_frames(shaped, rig.faces, rig.up_axis))
+    offsets = np.einsum("vij,vj->vi", vertex_frames(shaped, rig.faces), local)  # local frames -> model space
     up = "XYZ".index(rig.up_axis)
     dressed = shaped + offsets
     lift = -float(dressed[:, up].min())

@@ -189,10 +189,10 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, generator):
     r = _cli("random", "--fix", "hair", "--out", str(out))
     assert r.returncode == 2 and "unknown factor name(s) ['hair']" in r.stderr and not out.exists()
     wrong = DetailLayer(offsets=np.zeros((100, 3), np.float32), model="anny", source="test").save(tmp_path / "w.npz")
-    with pytest.raises(DetailError, match=r"w\.npz: made for anny with 100 vertices, but the body is anny with 13718"):
+    with pytest.raises(DetailError, match=r"w\.npz: made for anny \(100 vertices\), not anny \(13718 vertices\)"):
         generate_random(1, GenerateOptions(scan_layers=((str(wrong), 1.0),)), out, generator=generator)
     assert not out.exists()
     r = _cli("random", "--detail", str(tmp_path / "missing.npz"), "--out", str(out))
-    assert r.returncode == 2 and "missing.npz: no such detail layer file" in r.stderr and not out.exists()
+    assert r.returncode == 2 and "missing.npz: no such detail-layer file" in r.stderr and not out.exists()
     r = _cli("interpolate", str(tmp_path / "missing.json"), str(tmp_path / "b.json"), "--out", str(out))
     assert r.returncode == 2 and "no such human record" in r.stderr

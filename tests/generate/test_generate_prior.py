@@ -1,11 +1,10 @@
-"""The shape prior, detail-layer file format and factor streams, without the body model (numpy only)."""
+"""The shape prior and factor streams, without the body model (numpy only)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from backend.bodymodels.detail import DetailError, DetailLayer, to_local, to_world, vertex_frames
 from backend.generate.human import FACTORS, GenerateOptions, factor_rng, shape_strata
 from backend.generate.prior import (
     ANNY_AGE_ANCHORS,
@@ -103,25 +102,3 @@ def test_factor_streams_are_independent_and_reproducible():
     a = [factor_rng(3, 5, f).random() for f in FACTORS]
     assert a == [factor_rng(3, 5, f).random() for f in FACTORS]
     assert len(set(a)) == 4 and factor_rng(3, 6, "shape").random() != a[0]
-
-
-def test_detail_layer_roundtrip_frames_and_topology_check(tmp_path):
-    import trimesh
-
-    m = trimesh.creation.icosphere(2)
-    frames = vertex_frames(m.vertices, m.faces, "Z")
-    np.testing.assert_allclose(np.einsum("vab,vac->vbc", frames, frames), np.broadcast_to(np.eye(3), frames.shape),
-                               atol=1e-9)
-    normal_out = (frames[:, :, 2] * m.vertices).sum(1)
-    assert np.all(normal_out > 0.9)  # normals point out of the unit sphere
-    local = np.random.default_rng(0).normal(size=(len(m.vertices), 3))
-    np.testing.assert_allclose(to_local(to_world(local, frames), frames), local, atol=1e-12)
-    layer = DetailLayer(offsets=local.astype(np.float32), model="anny", source="test")
-    path = layer.save(tmp_path / "layer.npz")
-    back = DetailLayer.load(path)
-    assert back.model == "anny" and back.num_vertices == len(m.vertices) and back.source == "test"
-    with pytest.raises(DetailError, match="made for anny with 162 vertices, but the body is anny with 13718"):
-        back.check_fits("anny", 13718, str(path))
-    (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(DetailError, match="not a detail layer"):
-        DetailLayer.load(tmp_path / "bad.npz")
