@@ -77,12 +77,15 @@ def check_inputs(opts: GenerateOptions, generator) -> None:
     """Every scan detail layer is readable and of this body's topology, every motion file readable and of this
     body model (before any human is made)."""
     from backend.bodymodels.detail import DetailLayer
-    from backend.generate.motion_sources import MotionSourceError
+    from backend.generate.motion_sources import WALKCYCLE_PREFIX, MotionSourceError, check_walkcycle
     from blender_addon.core.readers import read_motion
 
     for path, _ in opts.scan_layers:
         DetailLayer.load(path).check_body(generator.model, generator.num_vertices, str(path))
     for path in opts.motion_files:
+        if str(path).startswith(WALKCYCLE_PREFIX):
+            check_walkcycle(str(path), generator.model)
+            continue
         model = read_motion(path).model
         if model != generator.model:
             raise MotionSourceError(f"{path}: a {model} motion cannot drive {generator.model} bodies; pass "

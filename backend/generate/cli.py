@@ -39,7 +39,11 @@ def _check_inputs(opts, model: str) -> None:
         if layer.model != model:
             raise ValueError(f"{path}: detail layer made for {layer.model}; this run builds {model} bodies")
     for path in opts.motion_files:
-        if not Path(path).exists():
+        if str(path).startswith("walkcycle:"):
+            from backend.generate.motion_sources import check_walkcycle
+
+            check_walkcycle(str(path), model)
+        elif not Path(path).exists():
             raise ValueError(f"{path}: no such motion file; pass a motion .npz, AMASS .npz or .smpl file")
 
 
@@ -59,7 +63,7 @@ def add_commands(subparsers) -> None:
                    "shape detail face pose")
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--motion", nargs="*", default=[], metavar="FILE", help="motion files the pose factor draws from")
+    p.add_argument("--motion", nargs="*", default=[], metavar="FILE", help="motion files the pose factor draws from; walkcycle:NAME for one of Anny's walk cycles")
     p.add_argument("--detail", nargs="*", default=[], metavar="LAYER[:SCALE]", help="scan detail layers to add")
     p.set_defaults(handler=_guarded(_random))
 

