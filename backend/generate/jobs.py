@@ -58,7 +58,7 @@ def generate_random_job(params: dict, ctx: JobContext) -> dict:
     opts = GenerateOptions(model=P.model, seed=P.seed, age_range=(P.age_min, P.age_max), fix=P.fix,
                            frames=P.frames, fps=P.fps, motion_files=P.motion_files)
     for path in P.motion_files:
-        if not Path(path).exists():
+        if not str(path).startswith("walkcycle:") and not Path(path).exists():
             raise JobError(f"generate_random: motion file {path} does not exist; choose an existing motion file")
     ctx.progress("load_model", 0, P.count, f"loading {P.model}")
     generator = _generator(P.model, P.model_dir, opts.gender, ctx.device)

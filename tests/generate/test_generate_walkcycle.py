@@ -111,6 +111,23 @@ def test_generated_human_walks_it_on_the_floor(cycle, generator, tmp_path):
         assert np.abs(lift).max() < 0.05  # the raw cycle keeps a foot within 5 cm of the floor
 
 
+def test_walkcycle_through_the_job(cycle, tmp_path):
+    """The generate_random job (what the Blender operator submits) takes walkcycle:NAME like a motion file."""
+    import threading
+
+    from backend.generate.jobs import generate_random_job
+    from backend.jobs.registry import JobContext, JobError
+    from blender_addon.core.jobs.generate import GenerateRandomParams
+
+    ctx = JobContext("t", tmp_path, "cpu", lambda *a: None, threading.Event())
+    params = GenerateRandomParams(count=1, seed=1, frames=4, motion_files=(f"walkcycle:{NAME}",)).to_params()
+    out = generate_random_job(params, ctx)
+    assert Motion.load(out["humans"].parent / "human_000.motion.npz").metadata["pose_source"] == "walkcycle"
+    bad = GenerateRandomParams(count=1, motion_files=("walkcycle:nope",)).to_params()
+    with pytest.raises(JobError, match="no walk cycle 'nope'"):
+        generate_random_job(bad, JobContext("u", tmp_path / "u", "cpu", lambda *a: None, threading.Event()))
+
+
 def test_unknown_walkcycle_is_one_clear_error(cache, generator, tmp_path):
     with pytest.raises(MotionSourceError, match="no walk cycle 'nope'.*crappy_experimental_female"):
         generate_random(1, GenerateOptions(motion_files=("walkcycle:nope",)), tmp_path / "o", generator=generator)
