@@ -4,7 +4,8 @@
 
 Writes ``OUT/summary.json`` (printed too) and, with ``--images``, ``generate_contact_sheet.jpg`` (the humans at
 rest with their facial expression, to scale, clothing-like layers tinted) and ``generate_interpolation_strip.jpg``
-(the tallest human morphing into the shortest while moving, 6 frames of 120).
+(the tallest human morphing into the shortest while moving, 6 frames of 120) and ``generate_walkcycle_strip.jpg``
+(a random human walking Anny's converted walk cycle, seen from its left).
 """
 
 from __future__ import annotations
@@ -130,6 +131,30 @@ def contact_sheet(out: Path, generator, records: list, path: Path) -> None:
     cv2.imwrite(str(path), np.concatenate(rows, 0), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
+def walkcycle_strip(out: Path, generator, path: Path, name: str = "crappy_experimental_female") -> dict:
+    """A random human walking Anny's walk cycle, seen from its left, 6 frames of one cycle (followed by the camera)."""
+    opts = GenerateOptions(seed=5, frames=50, motion_files=(f"walkcycle:{name}",))
+    humans = generate_random(1, opts, out / "walkcycle", generator=generator)
+    rec = load_record(f"{humans}:0")[0]
+    rig = RigSpec.load(humans.parent / rec["files"]["rig"])
+    motion = Motion.load(humans.parent / rec["files"]["motion"])
+    masks = {n: region_mask(generator.reference_rig, n) for n in ("clothing_torso", "clothing_legs", "hair")}
+    col = colours(masks, rec["factors"]["detail"]["layers"], 0)
+    frames = np.linspace(0, 40, 6).round().astype(int)
+    verts, _ = rig.skin(rotvec_to_matrix(motion.rotvec[frames]), motion.transl[frames])
+    side = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # the body's left side to the camera
+    tiles = []
+    for k, i in enumerate(frames):
+        v = (verts[k] - [0.0, motion.transl[i, 1], 0.0]) @ side.T
+        tile = draw(v, rig.faces, col)
+        cv2.putText(tile, f"frame {i + 1}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (30, 30, 30), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    cv2.imwrite(str(path), np.concatenate(tiles, 1), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    lowest = verts[..., 2].min(1)
+    return {"walkcycle": name, "lowest_vertex_m": [round(float(lowest.min()), 4), round(float(lowest.max()), 4)],
+            "no_nan": bool(np.isfinite(motion.rotvec).all() and np.isfinite(verts).all())}
+
+
 def strip(out: Path, records: list, generator, path: Path) -> dict:
     order = np.argsort([r["measures"]["height_m"] for r in records])
     a, b = records[order[-1]], records[order[0]]
@@ -176,6 +201,7 @@ def main(argv=None) -> int:
         img.mkdir(parents=True, exist_ok=True)
         contact_sheet(out / "humans", generator, records, img / "generate_contact_sheet.jpg")
         summary["interpolation"] = strip(out / "humans", records, generator, img / "generate_interpolation_strip.jpg")
+        summary["walkcycle"] = walkcycle_strip(out, generator, img / "generate_walkcycle_strip.jpg")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     return 0
