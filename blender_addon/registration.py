@@ -9,8 +9,8 @@ from __future__ import annotations
 import bpy
 
 from . import body_record, preferences, properties
-from .operators import avatar, backend_ops, body, chain, estimate, export_ops, retarget
-from .ui import panels, retarget_panel
+from .operators import avatar, backend_ops, body, chain, estimate, export_ops, generate, retarget
+from .ui import generate_panel, panels, retarget_panel
 
 CLASSES = (
     preferences.SMPLPIX_AddonPreferences,
@@ -24,6 +24,8 @@ CLASSES = (
     *retarget.CLASSES,
     *panels.CLASSES,
     *retarget_panel.CLASSES,
+    *generate.CLASSES,
+    *generate_panel.CLASSES,
 )
 
 
@@ -33,6 +35,7 @@ def register() -> None:
             bpy.utils.register_class(cls)
     properties.register_pointers()
     body_record.register_handlers()
+    generate.register_pointers()
 
 
 def unregister() -> None:
@@ -43,6 +46,7 @@ def unregister() -> None:
         bpy.app.timers.unregister(sync_jobs_ui)
     SESSION.stop()
     body_record.unregister_handlers()
+    generate.unregister_pointers()
     properties.unregister_pointers()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -35,6 +35,7 @@ JOB_MODULES = (
     "backend.jobs.memory",  # free_memory
     "backend.fitting.jobs",  # estimate
     "backend.avatar.jobs",  # train_avatar, render_avatar
+    "backend.generate.jobs",  # generate_random, generate_interpolate, generate_reroll
 )
 TEST_JOB_MODULES = ("backend.jobs.testing",)  # count, fail (only with SMPLPIX_TEST_JOBS=1)
 
