@@ -34,13 +34,14 @@ TORSO = (11, 12, 23, 24)
 
 @dataclasses.dataclass(frozen=True)
 class MultiViewSettings:
-    iters_3d: int = 120
-    iters_2d: int = 160
+    iters_3d: int = 300
+    iters_2d: int = 100
     lr: float = 0.03
+    lr_2d: float = 0.2  # stage "2d" refines (shape fixed) at this fraction of ``lr``
     w_3d: float = 1.0  # landmark distance to the triangulation, cm (stage "3d" only)
     w_2d: float = 1.0  # reprojection, pixels / 10
     gmof_px: float = 40.0  # robust scale of the reprojection, pixels
-    w_prior: float = 2.0
+    w_prior: float = 0.3
     w_hinge: float = 20.0
     w_shape: float = 0.5
     w_accel: float = 0.4  # landmark acceleration, g
@@ -194,8 +195,8 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
         return loss
 
     params = [d_glob, transl, pose] + ([shape] if shape is not None else [])
-    for stage, iters in (("3d", s.iters_3d), ("2d", s.iters_2d)):
-        _run_stage(loss_fn, stage, params, iters, s.lr, shape, lrig, progress, cancelled)
+    _run_stage(loss_fn, "3d", params, s.iters_3d, s.lr, shape, lrig, progress, cancelled)
+    _run_stage(loss_fn, "2d", [d_glob, transl, pose], s.iters_2d, s.lr * s.lr_2d, None, lrig, progress, cancelled)
 
     with torch.no_grad():
         P = landmarks()
