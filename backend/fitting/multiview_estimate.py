@@ -44,6 +44,7 @@ class MultiViewRequest:
     people_settings: PeopleSettings = PeopleSettings()
     fit: MultiViewSettings = MultiViewSettings()
     views: tuple[int, ...] | None = None  # fit only these views (all of them are tracked); None: all
+    folder: bool | None = None  # write a folder (person_NN.npz + people.json); None: when people != 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +208,7 @@ def estimate_multiview(req: MultiViewRequest, progress: Progress | None = None,
     offsets = list(req.offsets or (0,) * len(cams))
     fps = FrameSource(req.videos[0]).info.fps
     out = Path(base.output)
-    folder = req.people != 1
+    folder = req.people != 1 if req.folder is None else req.folder
     if folder:
         out.mkdir(parents=True, exist_ok=True)
     motions, entries, fits = [], [], []

@@ -24,6 +24,7 @@ from backend.perception.keypoints import Keypoints
 from backend.perception.people import PeopleSettings
 from backend.perception.postprocess import fix_left_right_swaps
 from backend.perception.tracking import TrackingResult, track_people
+from blender_addon.core.motion import Camera, Motion
 
 log = logging.getLogger(__name__)
 PEOPLE_INDEX = "people.json"
@@ -41,6 +42,26 @@ def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
+
+
+def share_camera(motions: list[Motion]) -> list[Motion]:
+    """Express every person in the first person's world so that all share its (static) camera: each fit has the
+    same camera rotation and its own camera translation (its floor), so a person moves by R^T (t_k - t_0)."""
+    ref = motions[0].camera
+    out = [motions[0]]
+    for m in motions[1:]:
+        cam = m.camera
+        if cam is None or ref is None or not np.allclose(cam.R[0], ref.R[0], atol=1e-6) or not np.allclose(
+                cam.K[0], ref.K[0]):
+            log.warning("person fits do not share a camera rotation; each keeps its own camera")
+            out.append(m)
+            continue
+        shift = ref.R[0].T @ (cam.t[0] - ref.t[0])
+        F = m.num_frames
+        camera = Camera(K=np.repeat(ref.K[:1], F, 0), R=np.repeat(ref.R[:1], F, 0), t=np.repeat(ref.t[:1], F, 0),
+                        image_size=ref.image_size)
+        out.append(dataclasses.replace(m, transl=m.transl + shift, camera=camera))
+    return out
 
 
 def parse_people(value: str) -> int | None:
@@ -98,14 +119,14 @@ def estimate_people(req: EstimateRequest, count: int | None, out_dir: Path, peop
         raise ValueError(f"{req.input}: no person of at least {people.min_height_px:.0f} px was followed; lower "
                          "--min-height or use a video where people are larger.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    motions, entries = [], []
+    fitted, entries = [], []
     for i, (kp, info) in enumerate(zip(tracks.people, tracks.info)):
         motion, metrics = fit_person(person_span(kp), model, req, report, cancelled, label=f"person {i + 1}: ")
-        motion = dataclasses.replace(motion, metadata=dict(motion.metadata, person=dict(info, index=i)))
-        path = out_dir / f"person_{i:02d}.npz"
-        motion.save(path)
-        motions.append(path)
-        entries.append(dict(info, file=path.name, reprojection_median_px=metrics["reprojection_median_px"]))
+        fitted.append(dataclasses.replace(motion, metadata=dict(motion.metadata, person=dict(info, index=i))))
+        entries.append(dict(info, file=f"person_{i:02d}.npz", reprojection_median_px=metrics["reprojection_median_px"]))
+    motions = []
+    for motion, entry in zip(share_camera(fitted), entries):
+        motions.append(motion.save(out_dir / entry["file"]))
     summary = {"source": str(req.input), "people_followed": total, "people_kept": len(entries),
                "min_height_px": tracks.min_height_px, "ignored_small_detections": tracks.ignored_small,
                "people": entries}
