@@ -30,12 +30,13 @@ from backend.perception.triangulate import triangulate_robust
 
 log = logging.getLogger(__name__)
 TORSO = (11, 12, 23, 24)
+OFFSET_LANDMARKS = (0, 2, 5, 7, 8, 11, 12, 23, 24)  # head and torso: rigid enough for a body-frame offset
 
 
 @dataclasses.dataclass(frozen=True)
 class MultiViewSettings:
     iters_3d: int = 300
-    iters_2d: int = 100
+    iters_2d: int = 150
     lr: float = 0.03
     lr_2d: float = 0.2  # stage "2d" refines (shape fixed) at this fraction of ``lr``
     w_3d: float = 1.0  # landmark distance to the triangulation, cm (stage "3d" only)
@@ -46,6 +47,7 @@ class MultiViewSettings:
     w_shape: float = 0.5
     w_accel: float = 0.4  # landmark acceleration, g
     w_rot_vel: float = 20.0
+    w_offset: float = 0.05  # per-landmark body-frame offset (head, torso), cm^2; 0: no offsets
     min_conf: float = 0.3  # detections below this visibility are not used
     device: str = "cpu"
 
@@ -76,12 +78,15 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def prepare(cams: list[CameraCalib], body: np.ndarray, min_conf: float):
-    """body (V, F, 33, 3) pixels + confidence -> normalised undistorted xy (V, F, 33, 2), weights (V, F, 33),
-    robust triangulation (F, 33, 3) world metres (nan where not valid)."""
+    """body (V, F, 33, 3) pixels + confidence -> normalised undistorted xy (V, F, 33, 2), weights (V, F, 33) (0 for
+    detections the robust triangulation rejected), robust triangulation (F, 33, 3) world metres (nan where not
+    valid)."""
     xy = np.stack([undistort(cam, body[v, ..., :2]) for v, cam in enumerate(cams)])
     w = np.where(body[..., 2] >= min_conf, body[..., 2], 0.0)
     tri = triangulate_robust(cams, body[..., :2], w > 0)
-    return xy, w, tri.points
+    # A detection the other views disagree with (a left/right swap, a limb of someone else) is left out.
+    rejected = tri.valid[None] & ~np.moveaxis(tri.views, -1, 0)
+    return xy, np.where(rejected, 0.0, w), tri.points
 
 
 def initial_global(rest_lm: np.ndarray, torso_cols: list[int], tri: np.ndarray, torso_idx: list[int],
@@ -162,11 +167,18 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
     h_ax = tt(np.array([h[1] for h in hinges]).reshape(-1, 3))
     h_bone = tt(np.array([h[2] for h in hinges]).reshape(-1, 3))
 
+    # Where MediaPipe puts a head / torso landmark differs from the model's point by a constant offset in the body
+    # frame (hip and shoulder landmarks sit off the joint centres): learned from the 2D detections only (stage 2d).
+    offset = torch.zeros(len(src), 3, device=dev, requires_grad=True)
+    off_mask = tt([[1.0] if int(m) in OFFSET_LANDMARKS else [0.0] for m in src])
+
     def landmarks() -> torch.Tensor:
-        rot = torch.cat([(rotvec_to_matrix(d_glob) @ R_init_t)[:, None], rotvec_to_matrix(pose)], 1)
+        Rg = rotvec_to_matrix(d_glob) @ R_init_t
+        rot = torch.cat([Rg[:, None], rotvec_to_matrix(pose)], 1)
         rest_ = lrig.rest_linear(shape) if shape is not None else rest
         Hj_, V_ = lrig(rot, transl, rest_)
-        return torch.cat([Hj_, V_], 1)[:, gather]  # (F, L, 3) world
+        P = torch.cat([Hj_, V_], 1)[:, gather]  # (F, L, 3) world
+        return P + torch.einsum("fij,lj->fli", Rg, offset * off_mask)
 
     def reproj_px(P: torch.Tensor) -> torch.Tensor:
         """(V, F, L) pixel distances (normalised residual times the focal length)."""
@@ -192,11 +204,13 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
             loss = loss + s.w_rot_vel * (pose[1:] - pose[:-1]).pow(2).sum() / F
         if shape is not None:
             loss = loss + s.w_shape * shape.pow(2).sum()
+        loss = loss + s.w_offset * (offset * off_mask * 100).pow(2).sum()
         return loss
 
     params = [d_glob, transl, pose] + ([shape] if shape is not None else [])
     _run_stage(loss_fn, "3d", params, s.iters_3d, s.lr, shape, lrig, progress, cancelled)
-    _run_stage(loss_fn, "2d", [d_glob, transl, pose], s.iters_2d, s.lr * s.lr_2d, None, lrig, progress, cancelled)
+    _run_stage(loss_fn, "2d", [d_glob, transl, pose] + ([offset] if s.w_offset > 0 else []), s.iters_2d,
+               s.lr * s.lr_2d, None, lrig, progress, cancelled)
 
     with torch.no_grad():
         P = landmarks()
