@@ -130,8 +130,14 @@ def test_joint_fit_recovers_a_synthetic_body(tmp_path, anny_model):
     assert world_errors(fit)["world_mpjpe_mm"] < 20
 
 
+@pytest.fixture(scope="module")
+def take_cache(tmp_path_factory) -> Path:
+    """One detections cache for the slow tests on the shared take (tracking 4 views takes minutes)."""
+    return tmp_path_factory.mktemp("mv_cache")
+
+
 @pytest.mark.slow
-def test_shared_take_accuracy(shared_data, tmp_path_factory):
+def test_shared_take_accuracy(shared_data, take_cache):
     """The 4-view take: joint fit vs the robust triangulation, and each view left out."""
     data = shared_data / "pose2sim_multiperson"
     if not (data / "Calib.qca.txt").is_file():
@@ -139,10 +145,35 @@ def test_shared_take_accuracy(shared_data, tmp_path_factory):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "eval"))
     from eval_multicam import evaluate
 
-    report = evaluate(data, tmp_path_factory.mktemp("mv_cache"))
+    report = evaluate(data, take_cache)
     assert report["people_found"] >= 2
     # Measured 53.8 mm world / 50.7 mm PA (the issue's target is 40 mm: not reached, see README).
     assert report["joint"]["world_mpjpe_mm"] < 70
     assert report["joint"]["pa_mpjpe_mm"] < 65
     for r in report["leave_one_out"]:  # measured 0.90-1.05
         assert r["ratio"] < 1.5, r
+
+
+@pytest.mark.slow
+def test_shared_take_every_person(shared_data, tmp_path, take_cache):
+    """--people all on the 4 views: the two main people fitted jointly in the world frame; people only one view
+    associates (the bystander) are fitted from that view and flagged."""
+    from backend.fitting.estimate import EstimateRequest
+    from backend.fitting.multiview_estimate import MultiViewRequest, estimate_multiview
+    from blender_addon.core.motion import Motion
+
+    data = shared_data / "pose2sim_multiperson"
+    if not (data / "Calib.qca.txt").is_file():
+        pytest.skip("pose2sim_multiperson not in ../shared/data")
+    videos = tuple(sorted(data.glob("cam*.mp4")))
+    base = EstimateRequest(input=videos[0], output=tmp_path / "people", cache_dir=take_cache)
+    res = estimate_multiview(MultiViewRequest(base=base, videos=videos, calibration=data / "Calib.qca.txt",
+                                              people=None))
+    entries = res.summary["people"]
+    assert [len(e["views"]) for e in entries[:2]] == [4, 4]
+    for e in entries:
+        m = Motion.load(tmp_path / "people" / e["file"])
+        assert m.metadata["multiview"]["single_view"] == e["single_view"] == (len(e["views"]) == 1)
+        if not e["single_view"]:
+            assert m.up_axis == "Z" and "Z up" in m.metadata["world_axes"] and len(m.metadata["views"]) == 4
+    assert (tmp_path / "people" / "people.json").is_file()
