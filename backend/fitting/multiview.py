@@ -45,8 +45,8 @@ class MultiViewSettings:
     w_prior: float = 0.3
     w_hinge: float = 20.0
     w_shape: float = 0.5
-    w_accel: float = 0.4  # landmark acceleration, g
-    w_rot_vel: float = 20.0
+    w_accel: float = 0.01  # landmark acceleration, g (several views pin fast motions down: little smoothing)
+    w_rot_vel: float = 1.0
     w_offset: float = 0.05  # per-landmark body-frame offset (head, torso), cm^2; 0: no offsets
     min_conf: float = 0.3  # detections below this visibility are not used
     device: str = "cpu"

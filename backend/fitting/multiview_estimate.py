@@ -180,8 +180,11 @@ def world_errors(fit: MultiViewFit) -> dict:
             s, R, t = similarity_transform(fit.landmarks[f, ok[f]], tri[f, ok[f]])
             aligned = s * fit.landmarks[f, ok[f]] @ R.T + t
             pa.append(np.linalg.norm(aligned - tri[f, ok[f]], axis=-1).mean())
+    both = ok[2:] & ok[1:-1] & ok[:-2]  # jitter: second differences, mm per frame^2
+    acc = lambda x: np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1)[both].mean() * 1000  # noqa: E731
     return {"world_mpjpe_mm": float(d[ok].mean() * 1000), "pa_mpjpe_mm": float(np.mean(pa) * 1000) if pa else None,
-            "points": int(ok.sum())}
+            "points": int(ok.sum()), "jitter_fit_mm": float(acc(fit.landmarks)),
+            "jitter_triangulation_mm": float(acc(np.nan_to_num(tri)))}
 
 
 def estimate_multiview(req: MultiViewRequest, progress: Progress | None = None,

@@ -118,7 +118,8 @@ def main() -> int:
     report = evaluate(Path(args.data), Path(args.cache_dir) if args.cache_dir != "none" else None)
     j = report["joint"]
     print(f"(a) {len(report['leave_one_out']) } views jointly vs robust triangulation: world MPJPE "
-          f"{j['world_mpjpe_mm']:.1f} mm, PA-MPJPE {j['pa_mpjpe_mm']:.1f} mm ({j['points']} landmark points)")
+          f"{j['world_mpjpe_mm']:.1f} mm, PA-MPJPE {j['pa_mpjpe_mm']:.1f} mm ({j['points']} landmark points); jitter "
+          f"(mean second difference) {j['jitter_fit_mm']:.1f} mm vs the triangulation's {j['jitter_triangulation_mm']:.1f}")
     m = report["monocular"]
     print(f"    beside: monocular fit of {m['view']} PA-MPJPE {m['monocular_pa_mpjpe_mm']:.1f} mm, MediaPipe's world "
           f"landmarks of {m['view']} PA-MPJPE {m['mediapipe_pa_mpjpe_mm']:.1f} mm")

@@ -147,10 +147,10 @@ def test_shared_take_accuracy(shared_data, take_cache):
 
     report = evaluate(data, take_cache)
     assert report["people_found"] >= 2
-    # Measured 53.8 mm world / 50.7 mm PA (the target is 40 mm: not reached, see README).
-    assert report["joint"]["world_mpjpe_mm"] < 70
-    assert report["joint"]["pa_mpjpe_mm"] < 65
-    for r in report["leave_one_out"]:  # measured 0.90-1.05
+    # Measured 51.4 mm world / 48.3 mm PA (the target of 40 mm is not reached, see README).
+    assert report["joint"]["world_mpjpe_mm"] < 62
+    assert report["joint"]["pa_mpjpe_mm"] < 58
+    for r in report["leave_one_out"]:  # measured 0.88-1.05
         assert r["ratio"] < 1.5, r
 
 
