@@ -14,13 +14,14 @@ from backend.fitting.expression import arkit_from_face_mesh
 from backend.fitting.face_params import apply_face_fit
 from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
-from backend.perception.detect import DetectSettings, detect_keypoints
+from backend.perception.detect import DetectSettings, detect_keypoints, person_fraction_error
 from backend.perception.frames import FrameRange
 from backend.perception.keypoints import Keypoints
 from backend.perception.postprocess import fix_left_right_swaps
 from blender_addon.core.motion import Camera, Motion
 
 log = logging.getLogger(__name__)
+MIN_PERSON_FRACTION = 0.1  # of the selected frames that must show the person
 Progress = Callable[[str, int, int, str], None]
 
 
@@ -83,11 +84,11 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
         detect = dataclasses.replace(detect, mode="hands" if req.model == "mano" else "face")
     t_d = time.perf_counter()
     kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir,
-                          progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled)
+                          progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled,
+                          min_found=MIN_PERSON_FRACTION)
     t_detect = time.perf_counter() - t_d
-    if not kp.found.any():
-        raise ValueError(f"{req.input}: no person was detected in the selected frames; check the frame range or "
-                         "use a video where the whole body is visible.")
+    if kp.found.sum() < MIN_PERSON_FRACTION * kp.num_frames or not kp.found.any():  # also for cached detections
+        raise person_fraction_error(req.input, int(kp.found.sum()), kp.num_frames, MIN_PERSON_FRACTION)
     kp, swapped = fix_left_right_swaps(kp)
     if swapped.any():
         log.info("repaired left/right swaps in %d frames", int(swapped.sum()))

@@ -10,6 +10,7 @@ temporal smoothness. Only the landmark vertices are posed (the same LBS as ``smp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import pickle
@@ -177,6 +178,181 @@ def _gmof(sq: torch.Tensor, sigma: float) -> torch.Tensor:
     return sigma * sigma * sq / (sigma * sigma + sq)
 
 
+@dataclasses.dataclass(eq=False)
+class _FaceProblem:
+    """The fixed data and the optimised tensors of one face fit (F frames, L landmarks)."""
+
+    lbs: LandmarkLBS
+    betas: torch.Tensor | None
+    uv_t: np.ndarray  # (F, L, 2) target pixels (nan-free copy in uv_tt)
+    uv_tt: torch.Tensor
+    w: np.ndarray  # (F, L) weights
+    w_t: torch.Tensor
+    scale: torch.Tensor  # (F, 1) px -> % of the face's image size
+    seen: np.ndarray  # (F,) bool: a face was detected
+    rot0: np.ndarray  # (F, J, 3) initial rotations
+    tr0: np.ndarray  # (F, 3) initial translation, m
+    base_R: torch.Tensor  # (F, J, 3, 3)
+    K_t: torch.Tensor
+    R_t: torch.Tensor
+    t_t: torch.Tensor
+    jaw_j: int
+    neck_j: int
+    fit_head: bool
+    jaw: torch.Tensor  # (F, 3) optimised
+    expr: torch.Tensor  # (F, E) optimised
+    d_glob: torch.Tensor  # (F, 3) optimised (head)
+    transl: torch.Tensor  # (F, 3) optimised (head)
+    neck: torch.Tensor  # (F, 3) optimised (head)
+
+    @property
+    def F(self) -> int:
+        return self.uv_t.shape[0]
+
+    def pose(self) -> torch.Tensor:
+        """(F, J, 3, 3) rotations with the fitted jaw (and head / neck)."""
+        cols = list(self.base_R.unbind(1))
+        cols[self.jaw_j] = rotvec_to_matrix(self.jaw)
+        if self.fit_head:
+            cols[0] = rotvec_to_matrix(self.d_glob) @ self.base_R[:, 0]
+            if self.neck_j >= 0:
+                cols[self.neck_j] = rotvec_to_matrix(self.neck)
+        return torch.stack(cols, 1)
+
+    def head_transl(self) -> torch.Tensor:
+        return self.transl if self.fit_head else torch.as_tensor(self.tr0, dtype=torch.float32)
+
+    def project(self, P: torch.Tensor) -> torch.Tensor:
+        """World points (F, L, 3) m -> pixels (F, L, 2)."""
+        cam = P @ self.R_t.T + self.t_t
+        return cam[..., :2] / cam[..., 2:].clamp_min(0.01) * self.K_t[0, 0] + self.K_t[:2, 2]
+
+
+def _face_targets(face: np.ndarray, emb: LandmarkEmbedding, s: FaceFitSettings) -> tuple:
+    """(uv (F, L, 2) px, weights (F, L), face size (F,) px, seen (F,) bool) of the embedding's landmarks."""
+    F = face.shape[0]
+    uv_t = face[:, emb.source_index, :2].astype(np.float64)
+    w = face[:, emb.source_index, 2].astype(np.float64)
+    w = np.where(w >= s.min_confidence, w, 0.0)
+    pts = np.where(w[..., None] > 0, uv_t, np.nan)
+    seen = (w > 0).sum(1) >= 4
+    size = np.ones(F)
+    if seen.any():
+        ext = np.nanmax(pts[seen], 1) - np.nanmin(pts[seen], 1)
+        size[seen] = np.maximum(ext.max(1), 4.0)
+    size[~seen] = np.median(size[seen]) if seen.any() else 100.0
+    w[~seen] = 0.0
+    return uv_t, w, size, seen
+
+
+def _initial_head(lbs: LandmarkLBS, betas, uv_t, w, rotvec, transl, neck_j, K, cam_R, cam_t) -> tuple:
+    """(rot0 (F, J, 3), tr0 (F, 3)): the body fit's, with the head pose from a rigid PnP of the neutral landmarks
+    (with the body fit's shape)."""
+    from backend.fitting.init import initial_pnp
+
+    J = rotvec.shape[1]
+    rot0 = rotvec.astype(np.float64).copy()
+    with torch.no_grad():
+        rest = lbs(torch.eye(3).expand(1, J, 3, 3), torch.zeros(1, 3), betas, None)[0].double().numpy()
+        rest0 = lbs.rest_root(betas).double().numpy()
+    R_g, T = initial_pnp(uv_t, w, rest, rest0, cam_R, K)
+    rot0[:, 0] = matrix_to_rotvec(torch.as_tensor(R_g)).numpy()
+    if neck_j >= 0:
+        rot0[:, neck_j] = 0.0
+    return rot0, T - cam_R.T @ np.asarray(cam_t, np.float64)
+
+
+def _prepare_face(model, face, rotvec, transl, shape, K, cam_R, cam_t, s, emb, fit_head) -> _FaceProblem:
+    """Targets, initial head pose and the optimised tensors of a face fit."""
+    names = list(model.joint_names)
+    if "jaw" not in names:
+        raise ValueError(f"the {model.name} model has no jaw joint")
+    jaw_j = names.index("jaw")
+    neck_j = names.index("neck") if "neck" in names else -1
+    F = rotvec.shape[0]
+    tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    lbs = LandmarkLBS(model, emb)
+    betas = tt(shape).reshape(1, -1) if shape is not None and model.num_shape else None
+    uv_t, w, size, seen = _face_targets(face, emb, s)
+    rot0, tr0 = rotvec.astype(np.float64).copy(), transl.astype(np.float64).copy()
+    if fit_head and seen.any():
+        rot0, tr0 = _initial_head(lbs, betas, uv_t, w, rotvec, transl, neck_j, K, cam_R, cam_t)
+    base = tt(rot0)
+    return _FaceProblem(
+        lbs=lbs, betas=betas, uv_t=uv_t, uv_tt=tt(np.nan_to_num(uv_t)), w=w, w_t=tt(w), scale=tt(100.0 / size)[:, None],
+        seen=seen, rot0=rot0, tr0=tr0, base_R=rotvec_to_matrix(base), K_t=tt(K), R_t=tt(cam_R), t_t=tt(cam_t),
+        jaw_j=jaw_j, neck_j=neck_j, fit_head=fit_head, jaw=base[:, jaw_j].clone().requires_grad_(True),
+        expr=torch.zeros(F, model.num_expression, requires_grad=True), d_glob=torch.zeros(F, 3, requires_grad=True),
+        transl=tt(tr0).clone().requires_grad_(True),
+        neck=(base[:, neck_j] if neck_j >= 0 else torch.zeros(F, 3)).clone().requires_grad_(True))
+
+
+def _face_loss(fp: _FaceProblem, s: FaceFitSettings, rigid: bool) -> torch.Tensor:
+    """Robust reprojection + (unless ``rigid``) expression and jaw priors + neck prior + temporal smoothness."""
+    F = fp.F
+    P = fp.lbs(fp.pose(), fp.head_transl(), fp.betas, fp.expr)
+    res = ((fp.project(P) - fp.uv_tt) * fp.scale[..., None]).pow(2).sum(-1)
+    loss = (fp.w_t * _gmof(res, s.gmof_sigma)).sum() / F
+    if not rigid:
+        loss = loss + s.w_expr * fp.expr.pow(2).sum() / F
+        # The jaw opens about the model's left-right (x) axis; other components and closing past neutral are
+        # penalised, the opening itself lightly.
+        loss = loss + s.w_jaw * (fp.jaw[:, 1:].pow(2).sum() + torch.relu(-fp.jaw[:, 0]).pow(2).sum()) / F
+        loss = loss + s.w_jaw_open * fp.jaw[:, 0].pow(2).sum() / F
+    if fp.fit_head and fp.neck_j >= 0:
+        loss = loss + s.w_neck * fp.neck.pow(2).sum() / F
+    if F > 1:
+        dt_ = lambda x: (x[1:] - x[:-1]).pow(2).sum() / F  # noqa: E731
+        loss = loss + s.w_smooth_expr * dt_(fp.expr) + s.w_smooth_rot * dt_(fp.jaw)
+        if fp.fit_head:
+            loss = loss + s.w_smooth_rot * (dt_(fp.d_glob) + dt_(fp.neck)) + s.w_smooth_transl * dt_(fp.transl)
+    return loss
+
+
+def _run_face_stage(fp: _FaceProblem, s: FaceFitSettings, params: list, iters: int, rigid: bool, progress,
+                    cancelled) -> float:
+    """Adam (warm-up, cosine decay) on ``params``; returns the final loss (nan when ``iters`` <= 0)."""
+    from backend.fitting.fit import FitCancelled
+
+    if iters <= 0:
+        return float("nan")
+    opt = torch.optim.Adam(params, lr=s.lr)
+    warm = max(0, min(s.warmup, iters // 2))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: (k + 1) / (warm + 1) if k < warm else
+                                              0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, iters - warm))))
+    loss = torch.zeros(())
+    name = "fit head" if rigid else "fit face"
+    for it in range(iters):
+        if cancelled is not None and cancelled():
+            raise FitCancelled("fit cancelled")
+        if progress is not None and (it % 10 == 0 or it == iters - 1):
+            progress(name, it + 1, iters)
+        opt.zero_grad(set_to_none=True)
+        loss = _face_loss(fp, s, rigid)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return float(loss.detach())
+
+
+def _face_result(fp: _FaceProblem, emb: LandmarkEmbedding, final: float) -> FaceFit:
+    with torch.no_grad():
+        rv = fp.rot0.copy()
+        rv[:, fp.jaw_j] = fp.jaw.double().numpy()
+        if fp.fit_head:
+            rv[:, 0] = matrix_to_rotvec(rotvec_to_matrix(fp.d_glob) @ fp.base_R[:, 0]).double().numpy()
+            if fp.neck_j >= 0:
+                rv[:, fp.neck_j] = fp.neck.double().numpy()
+        tr = fp.head_transl().double().numpy()
+        uv = fp.project(fp.lbs(fp.pose(), torch.as_tensor(tr, dtype=torch.float32), fp.betas, fp.expr)).double().numpy()
+    err = np.linalg.norm(uv - np.nan_to_num(fp.uv_t), axis=-1)
+    reproj = np.array([np.median(e[m > 0]) if (m > 0).any() else np.nan for e, m in zip(err, fp.w)])
+    log.info("face parameters for %d frames (%s): loss %.3f, median landmark error %.2f px", fp.F, emb.origin or
+             "embedding", final, float(np.nanmedian(reproj)) if fp.seen.any() else float("nan"))
+    return FaceFit(rotvec=rv, transl=tr, expression=fp.expr.detach().double().numpy(), landmarks_uv=uv,
+                   source_index=emb.source_index, reproj_px=reproj)
+
+
 def fit_face_params(model, face: np.ndarray, rotvec: np.ndarray, transl: np.ndarray, shape: np.ndarray | None,
                     K: np.ndarray, cam_R: np.ndarray, cam_t: np.ndarray, settings: FaceFitSettings = FaceFitSettings(),
                     embedding: LandmarkEmbedding | None = None, fit_head: bool | None = None,
@@ -192,135 +368,21 @@ def fit_face_params(model, face: np.ndarray, rotvec: np.ndarray, transl: np.ndar
         raise ValueError(f"the {model.name} model has no landmark embedding (lmk_faces_idx / flame_static_embedding."
                          "pkl next to the model file); put the embedding file from the model's download there")
     fit_head = model.name == "flame" if fit_head is None else fit_head
-    names = list(model.joint_names)
-    if "jaw" not in names:
-        raise ValueError(f"the {model.name} model has no jaw joint")
-    jaw_j = names.index("jaw")
-    neck_j = names.index("neck") if "neck" in names else -1
-    F, J = rotvec.shape[:2]
-    E = model.num_expression
     s = settings
-    tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-    lbs = LandmarkLBS(model, emb)
-    betas = tt(shape).reshape(1, -1) if shape is not None and model.num_shape else None
-
-    uv_t = face[:, emb.source_index, :2].astype(np.float64)
-    w = face[:, emb.source_index, 2].astype(np.float64)
-    w = np.where(w >= s.min_confidence, w, 0.0)
-    pts = np.where(w[..., None] > 0, uv_t, np.nan)
-    seen = (w > 0).sum(1) >= 4
-    size = np.ones(F)
-    if seen.any():
-        ext = np.nanmax(pts[seen], 1) - np.nanmin(pts[seen], 1)
-        size[seen] = np.maximum(ext.max(1), 4.0)
-    size[~seen] = np.median(size[seen]) if seen.any() else 100.0
-    w[~seen] = 0.0
-
-    rot0 = rotvec.astype(np.float64).copy()
-    tr0 = transl.astype(np.float64).copy()
-    if fit_head and seen.any():  # rigid PnP of the neutral landmarks (with the body fit's shape)
-        from backend.fitting.init import initial_pnp
-
-        with torch.no_grad():
-            rest = lbs(torch.eye(3).expand(1, J, 3, 3), torch.zeros(1, 3), betas, None)[0].double().numpy()
-            rest0 = lbs.rest_root(betas).double().numpy()
-        R_g, T = initial_pnp(uv_t, w, rest, rest0, cam_R, K)
-        rot0[:, 0] = matrix_to_rotvec(torch.as_tensor(R_g)).numpy()
-        if neck_j >= 0:
-            rot0[:, neck_j] = 0.0
-        tr0 = T - cam_R.T @ np.asarray(cam_t, np.float64)
-    base = tt(rot0)
-    base_R = rotvec_to_matrix(base)
-    jaw = base[:, jaw_j].clone().requires_grad_(True)
-    expr = torch.zeros(F, E, requires_grad=True)
-    d_glob = torch.zeros(F, 3, requires_grad=True)
-    transl_p = tt(tr0).clone().requires_grad_(True)
-    neck = (base[:, neck_j] if neck_j >= 0 else torch.zeros(F, 3)).clone().requires_grad_(True)
-    uv_tt, w_t = tt(np.nan_to_num(uv_t)), tt(w)
-    scale = tt(100.0 / size)[:, None]
-    K_t, R_t, t_t = tt(K), tt(cam_R), tt(cam_t)
-    sigma = s.gmof_sigma
-
-    def pose() -> torch.Tensor:  # (F, J, 3, 3)
-        cols = list(base_R.unbind(1))
-        cols[jaw_j] = rotvec_to_matrix(jaw)
-        if fit_head:
-            cols[0] = rotvec_to_matrix(d_glob) @ base_R[:, 0]
-            if neck_j >= 0:
-                cols[neck_j] = rotvec_to_matrix(neck)
-        return torch.stack(cols, 1)
-
-    def project(P: torch.Tensor) -> torch.Tensor:
-        cam = P @ R_t.T + t_t
-        return cam[..., :2] / cam[..., 2:].clamp_min(0.01) * K_t[0, 0] + K_t[:2, 2]
-
-    def loss_fn(rigid: bool) -> torch.Tensor:
-        P = lbs(pose(), transl_p if fit_head else tt(tr0), betas, expr)
-        res = ((project(P) - uv_tt) * scale[..., None]).pow(2).sum(-1)
-        loss = (w_t * _gmof(res, sigma)).sum() / F
-        if not rigid:
-            loss = loss + s.w_expr * expr.pow(2).sum() / F
-            # The jaw opens about the model's left-right (x) axis; other components and closing past neutral are
-            # penalised, the opening itself lightly.
-            loss = loss + s.w_jaw * (jaw[:, 1:].pow(2).sum() + torch.relu(-jaw[:, 0]).pow(2).sum()) / F
-            loss = loss + s.w_jaw_open * jaw[:, 0].pow(2).sum() / F
-        if fit_head and neck_j >= 0:
-            loss = loss + s.w_neck * neck.pow(2).sum() / F
-        if F > 1:
-            dt_ = lambda x: (x[1:] - x[:-1]).pow(2).sum() / F  # noqa: E731
-            loss = loss + s.w_smooth_expr * dt_(expr) + s.w_smooth_rot * dt_(jaw)
-            if fit_head:
-                loss = loss + s.w_smooth_rot * (dt_(d_glob) + dt_(neck)) + s.w_smooth_transl * dt_(transl_p)
-        return loss
-
-    def run(params: list, iters: int, rigid: bool) -> float:
-        from backend.fitting.fit import FitCancelled
-
-        if iters <= 0:
-            return float("nan")
-        opt = torch.optim.Adam(params, lr=s.lr)
-        warm = max(0, min(s.warmup, iters // 2))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: (k + 1) / (warm + 1) if k < warm else
-                                                  0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, iters - warm))))
-        loss = torch.zeros(())
-        name = "fit head" if rigid else "fit face"
-        for it in range(iters):
-            if cancelled is not None and cancelled():
-                raise FitCancelled("fit cancelled")
-            if progress is not None and (it % 10 == 0 or it == iters - 1):
-                progress(name, it + 1, iters)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(rigid)
-            loss.backward()
-            opt.step()
-            sched.step()
-        return float(loss.detach())
-
+    fp = _prepare_face(model, face, rotvec, transl, shape, K, cam_R, cam_t, s, emb, fit_head)
+    run = functools.partial(_run_face_stage, fp, s, progress=progress, cancelled=cancelled)
+    head = [fp.d_glob, fp.transl, fp.neck]
     if not s.fit_expression:
         with torch.no_grad():
-            jaw.zero_()
+            fp.jaw.zero_()
     final = float("nan")
     if fit_head:
-        final = run([d_glob, transl_p, neck], s.iters_rigid, True)
+        final = run(head, s.iters_rigid, True)
     if s.fit_expression:
-        final = run([jaw, expr] + ([d_glob, transl_p, neck] if fit_head else []), s.iters, False)
+        final = run([fp.jaw, fp.expr] + (head if fit_head else []), s.iters, False)
     elif fit_head:
-        final = run([d_glob, transl_p, neck], s.iters, True)
-    with torch.no_grad():
-        rv = rot0.copy()
-        rv[:, jaw_j] = jaw.double().numpy()
-        if fit_head:
-            rv[:, 0] = matrix_to_rotvec(rotvec_to_matrix(d_glob) @ base_R[:, 0]).double().numpy()
-            if neck_j >= 0:
-                rv[:, neck_j] = neck.double().numpy()
-        tr = (transl_p if fit_head else tt(tr0)).double().numpy()
-        uv = project(lbs(pose(), tt(tr), betas, expr)).double().numpy()
-    err = np.linalg.norm(uv - np.nan_to_num(uv_t), axis=-1)
-    reproj = np.array([np.median(e[m > 0]) if (m > 0).any() else np.nan for e, m in zip(err, w)])
-    log.info("face parameters for %d frames (%s): loss %.3f, median landmark error %.2f px", F, emb.origin or
-             "embedding", final, float(np.nanmedian(reproj)) if seen.any() else float("nan"))
-    return FaceFit(rotvec=rv, transl=tr, expression=expr.detach().double().numpy(), landmarks_uv=uv,
-                   source_index=emb.source_index, reproj_px=reproj)
+        final = run(head, s.iters, True)
+    return _face_result(fp, emb, final)
 
 
 def apply_face_fit(fit, kp, model, settings: FaceFitSettings = FaceFitSettings(),

@@ -45,7 +45,8 @@ class LandmarkRig(torch.nn.Module):
     """Poses ``active`` joints (the rest keep their rest rotation and move with their nearest active ancestor)
     and ``vertices`` (rest-mesh indices) of a body model."""
 
-    def __init__(self, model: BodyModel, rig: RigSpec, active: np.ndarray, vertices: np.ndarray, top_k: int = 4):
+    def __init__(self, model: BodyModel, rig: RigSpec, active: np.ndarray, vertices: np.ndarray, top_k: int = 4,
+                 regressed: np.ndarray | None = None):
         super().__init__()
         self.model = model
         J = rig.num_joints
@@ -72,9 +73,13 @@ class LandmarkRig(torch.nn.Module):
             self.levels.append((torch.as_tensor(idx), torch.as_tensor(a_par[idx])))
         self.register_buffer("joint_index", torch.as_tensor(self.active_index), persistent=False)
         self.register_buffer("parent_index", torch.as_tensor(np.maximum(a_par, 0)), persistent=False)
-        # Skin weights of the selected vertices folded onto active joints, top-k kept and renormalised.
-        W = np.zeros((len(vertices), self.num_active), np.float64)
+        # Skin weights of the selected vertices folded onto active joints, top-k kept and renormalised. Regressed
+        # points (rows of ``regressed`` (R, V): vertex weights summing to 1) follow after the vertices: their rest
+        # position and skin weights are the weighted means of their vertices'.
+        reg = np.zeros((0, rig.skin_weights.shape[0])) if regressed is None else np.asarray(regressed, np.float64)
         sw = rig.skin_weights[np.asarray(vertices, np.int64)] if len(vertices) else np.zeros((0, J))
+        sw = np.concatenate([sw, reg @ rig.skin_weights]) if len(reg) else sw
+        W = np.zeros((len(sw), self.num_active), np.float64)
         for j in range(J):
             W[:, pos[owner[j]]] += sw[:, j]
         k = min(top_k, self.num_active)
@@ -84,6 +89,7 @@ class LandmarkRig(torch.nn.Module):
         self.register_buffer("vert_joint", torch.as_tensor(top), persistent=False)
         self.register_buffer("vert_weight", torch.as_tensor(tw, dtype=torch.float32), persistent=False)
         self.register_buffer("vert_index", torch.as_tensor(np.asarray(vertices, np.int64)), persistent=False)
+        self.register_buffer("regressor", torch.as_tensor(reg, dtype=torch.float32), persistent=False)
         self._rest_cache: tuple | None = None
 
     def rest(self, shape: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +99,7 @@ class LandmarkRig(torch.nn.Module):
             return self._rest_cache
         zero = torch.zeros(1, self.model.num_joints, 3, device=dev)
         out = self.model(zero, torch.zeros(1, 3, device=dev), shape=shape)
-        rest = (out.joints[0].float(), out.vertices[0, self.vert_index].float())
+        rest = (out.joints[0].float(), self._select(out.vertices)[0])
         if shape is None:
             self._rest_cache = tuple(t.detach() for t in rest)
         return rest
@@ -107,8 +113,15 @@ class LandmarkRig(torch.nn.Module):
         probes = torch.cat([s0, s0 + step * torch.eye(S, device=s0.device), s0 - step * torch.eye(S, device=s0.device)])
         zero = torch.zeros(probes.shape[0], self.model.num_joints, 3, device=s0.device)
         out = self.model(zero, torch.zeros(probes.shape[0], 3, device=s0.device), shape=probes)
-        j, v = out.joints.float(), out.vertices[:, self.vert_index].float()
+        j, v = out.joints.float(), self._select(out.vertices)
         self._lin = (s0, j[0], v[0], (j[1:S + 1] - j[S + 1:]) / (2 * step), (v[1:S + 1] - v[S + 1:]) / (2 * step))
+
+    def _select(self, vertices: torch.Tensor) -> torch.Tensor:
+        """(B, V, 3) model vertices -> (B, Vs + R, 3) the selected vertices, then the regressed points."""
+        v = vertices[:, self.vert_index].float()
+        if not len(self.regressor):
+            return v
+        return torch.cat([v, torch.einsum("rv,bvc->brc", self.regressor, vertices.float())], 1)
 
     def rest_linear(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rest joints (J, 3) and selected vertices (Vs, 3) for shape (1, S) from the last :meth:`linearise`."""
@@ -149,7 +162,8 @@ class LandmarkRig(torch.nn.Module):
         self._where = torch.as_tensor(where)
 
 
-def build_landmark_rig(model: BodyModel, rig: RigSpec, active: np.ndarray, vertices: np.ndarray) -> LandmarkRig:
-    lr = LandmarkRig(model, rig, active, vertices)
+def build_landmark_rig(model: BodyModel, rig: RigSpec, active: np.ndarray, vertices: np.ndarray,
+                       regressed: np.ndarray | None = None) -> LandmarkRig:
+    lr = LandmarkRig(model, rig, active, vertices, regressed=regressed)
     lr._finish()
     return lr

@@ -44,6 +44,26 @@ class DetectionCancelled(RuntimeError):
     pass
 
 
+class NoPersonError(ValueError):
+    """Too few frames show a person to estimate anything."""
+
+
+def person_fraction_error(path, found: int, total: int, min_fraction: float, seen: int | None = None
+                          ) -> NoPersonError:
+    """The error for a video where a person is found in ``found`` of ``total`` frames (below ``min_fraction``);
+    ``seen``: frames looked at so far when detection stops early."""
+    if seen is not None and seen < total:
+        return NoPersonError(f"{path}: a person was detected in only {found} of the first {seen} frames, so fewer "
+                             f"than the {100 * min_fraction:.0f} % of the {total} selected frames the estimate needs "
+                             "can show one; choose a frame range where the person is in view")
+    if found == 0:
+        return NoPersonError(f"{path}: no person was detected in the selected frames; use a video (or a frame range) "
+                             "where a person's whole body is in view")
+    return NoPersonError(f"{path}: a person was detected in only {found} of {total} frames ({100 * found / total:.0f} "
+                         f"%), fewer than the {100 * min_fraction:.0f} % the estimate needs; choose a frame range where "
+                         "the person is in view")
+
+
 def _landmarks(lms, n: int) -> np.ndarray:
     """MediaPipe landmark list -> (n, 4) x, y, z, visibility (normalized image coordinates)."""
     out = np.zeros((n, 4), np.float32)
@@ -282,8 +302,11 @@ def cache_key(path: Path, frame_range: FrameRange, settings: DetectSettings) -> 
 def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
                      settings: DetectSettings = DetectSettings(), cache_dir: str | Path | None = None,
                      progress: Callable[[int, int], None] | None = None,
-                     cancelled: Callable[[], bool] | None = None) -> Keypoints:
-    """Detect the main person in every frame of the range. Re-uses ``cache_dir/<key>.npz`` when present."""
+                     cancelled: Callable[[], bool] | None = None, min_found: float = 0.0) -> Keypoints:
+    """Detect the main person in every frame of the range. Re-uses ``cache_dir/<key>.npz`` when present.
+
+    ``min_found``: stop with :class:`NoPersonError` as soon as fewer than this fraction of the frames can still show
+    the person (a video without anyone fails after (1 - min_found) of its frames, not at the end)."""
     path = Path(path)
     source = FrameSource(path)
     cache_file = None
@@ -307,7 +330,7 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
     mh = int(round(info.height * mw / info.width)) if mw else 0
     arr = empty_keypoints(len(indices), info.fps, (info.width, info.height), (mw, mh))
     tracker = HolisticTracker(settings) if settings.mode == "holistic" else CloseUpDetector(settings)
-    n = 0
+    n = found = 0
     try:
         for n, (index, bgr) in enumerate(source.frames(frame_range)):
             if cancelled is not None and cancelled():
@@ -316,6 +339,9 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
             det = tracker.process(bgr)
             if det is not None:
                 _store(arr, n, det, mw / info.width if mw else 0.0)
+                found += 1
+            if found + len(indices) - (n + 1) < min_found * len(indices):
+                raise person_fraction_error(path, found, len(indices), min_found, seen=n + 1)
             if progress:
                 progress(n + 1, len(indices))
     finally:
