@@ -110,6 +110,26 @@ def initial_global(rest_lm: np.ndarray, torso_cols: list[int], tri: np.ndarray, 
     return R[near], T[near]
 
 
+def landmark_rig(model, rig, corr, dev: torch.device):
+    """The landmark rig of the body correspondences ``corr`` -> (rig, gather (L,) index into its joints + vertices,
+    rest state, rest landmarks (L, 3) metres, rest root position (3,) metres)."""
+    active = np.zeros(rig.num_joints, bool)
+    active[corr.joint[corr.joint >= 0]] = True
+    verts = sorted({int(v) for v in corr.vertex if v >= 0})
+    lrig = build_landmark_rig(model, rig, active, np.asarray(verts, np.int64)).to(dev)
+    A = lrig.num_active
+    pos = {int(j): i for i, j in enumerate(lrig.active_index)}
+    gather = torch.as_tensor([pos[int(j)] if j >= 0 else A + verts.index(int(v))
+                              for j, v in zip(corr.joint, corr.vertex)], device=dev)
+    with torch.no_grad():
+        rest = lrig.rest(None)
+        eye = torch.eye(3, device=dev).expand(1, A, 3, 3)
+        Hj, Vv = lrig(eye, torch.zeros(1, 3, device=dev), rest)
+        rest_lm = torch.cat([Hj, Vv], 1)[0, gather].cpu().numpy().astype(np.float64)
+        root_rest = rest[0][int(lrig.active_index[0])].cpu().numpy().astype(np.float64)
+    return lrig, gather, rest, rest_lm, root_rest
+
+
 def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
                   settings: MultiViewSettings = MultiViewSettings(),
                   progress: Callable[[str, int, int], None] | None = None,
@@ -125,22 +145,10 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
     src = corr.source_index.astype(np.int64)
     xy, w, tri = prepare(cams, body, s.min_conf)
 
-    active = np.zeros(rig.num_joints, bool)
-    active[corr.joint[corr.joint >= 0]] = True
-    verts = sorted({int(v) for v in corr.vertex if v >= 0})
-    lrig = build_landmark_rig(model, rig, active, np.asarray(verts, np.int64)).to(dev)
+    lrig, gather, rest, rest_lm, root_rest = landmark_rig(model, rig, corr, dev)
     A = lrig.num_active
     pos = {int(j): i for i, j in enumerate(lrig.active_index)}
-    gather = torch.as_tensor([pos[int(j)] if j >= 0 else A + verts.index(int(v))
-                              for j, v in zip(corr.joint, corr.vertex)], device=dev)
     tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
-
-    with torch.no_grad():  # rest landmarks and root
-        rest = lrig.rest(None)
-        eye = torch.eye(3, device=dev).expand(1, A, 3, 3)
-        Hj, Vv = lrig(eye, torch.zeros(1, 3, device=dev), rest)
-        rest_lm = torch.cat([Hj, Vv], 1)[0, gather].cpu().numpy().astype(np.float64)
-        root_rest = rest[0][int(lrig.active_index[0])].cpu().numpy().astype(np.float64)
     cols = {int(m): i for i, m in enumerate(src)}
     torso = [t for t in TORSO if t in cols]
     R_init, T_init = initial_global(rest_lm, [cols[t] for t in torso], tri, torso, root_rest)
@@ -160,12 +168,7 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
     shape = torch.zeros(1, S, device=dev, requires_grad=True) if S else None
     if shape is not None:
         lrig.linearise(shape)
-    stiff = tt(stiffness(tuple(rig.joint_names[j] for j in lrig.active_index))[1:])
-    pmean = tt(prior_mean(rig)[lrig.active_index[1:]])
-    hinges = [(pos[j], ax, bone) for j, ax, bone in hinge_axes(rig) if j in pos]
-    h_idx = torch.as_tensor([h[0] - 1 for h in hinges], dtype=torch.long, device=dev)
-    h_ax = tt(np.array([h[1] for h in hinges]).reshape(-1, 3))
-    h_bone = tt(np.array([h[2] for h in hinges]).reshape(-1, 3))
+    stiff, pmean, hinges, h_idx, h_ax, h_bone = _prior_terms(rig, lrig, pos, tt)
 
     # Where MediaPipe puts a head / torso landmark differs from the model's point by a constant offset in the body
     # frame (hip and shoulder landmarks sit off the joint centres): learned from the 2D detections only (stage 2d).
@@ -220,9 +223,7 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
     rotvec = np.zeros((F, rig.num_joints, 3))
     rotvec[:, lrig.active_index[1:]] = pose_out
     rotvec[:, 0] = root
-    seen = (w[:, :, src] > 0.5)
-    med = np.array([np.median(e[:, f][seen[:, f]]) if seen[:, f].any() else np.nan for f in range(F)])
-    confidence = np.where(np.isfinite(med), np.exp(-np.nan_to_num(med, nan=1e3) / 40.0), 0.0)
+    med, confidence = _confidence(e, w[:, :, src] > 0.5)
     t_fit = time.perf_counter() - t0
     log.info("multi-view fit: %d views, %d frames in %.1f s; median reprojection %.1f px", V, F, t_fit,
              float(np.nanmedian(med)) if np.isfinite(med).any() else float("nan"))
@@ -230,6 +231,25 @@ def fit_multiview(cams: list[CameraCalib], body: np.ndarray, model, fps: float,
                         shape=shape.detach().cpu().numpy()[0] if shape is not None else np.zeros(0),
                         landmarks=P.cpu().numpy().astype(np.float64), body_index=src, triangulated=tri,
                         confidence=confidence.astype(np.float32), timings={"fit_s": t_fit})
+
+
+def _prior_terms(rig, lrig, pos: dict, tt):
+    """Pose prior tensors of the active joints: stiffness, prior mean, hinge joints / axes / bones."""
+    stiff = tt(stiffness(tuple(rig.joint_names[j] for j in lrig.active_index))[1:])
+    pmean = tt(prior_mean(rig)[lrig.active_index[1:]])
+    hinges = [(pos[j], ax, bone) for j, ax, bone in hinge_axes(rig) if j in pos]
+    h_idx = torch.as_tensor([h[0] - 1 for h in hinges], dtype=torch.long, device=stiff.device)
+    h_ax = tt(np.array([h[1] for h in hinges]).reshape(-1, 3))
+    h_bone = tt(np.array([h[2] for h in hinges]).reshape(-1, 3))
+    return stiff, pmean, hinges, h_idx, h_ax, h_bone
+
+
+def _confidence(err_px: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V, F, L) reprojection errors and confident detections -> per-frame median error (F,) px (nan: none seen)
+    and confidence (F,) in [0, 1]."""
+    F = err_px.shape[1]
+    med = np.array([np.median(err_px[:, f][seen[:, f]]) if seen[:, f].any() else np.nan for f in range(F)])
+    return med, np.where(np.isfinite(med), np.exp(-np.nan_to_num(med, nan=1e3) / 40.0), 0.0)
 
 
 def _run_stage(loss_fn, stage: str, params: list, iters: int, lr: float, shape, lrig, progress, cancelled) -> None:
