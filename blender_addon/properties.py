@@ -45,6 +45,17 @@ class SMPLPIX_PG_scene(bpy.types.PropertyGroup):
                                           description="Motion file to import (.npz, AMASS .npz, .smpl, .pkl)")
     # Estimate
     video_path: bpy.props.StringProperty(name="Video", subtype="FILE_PATH", description="Video of one person")
+    people: bpy.props.EnumProperty(name="People", default="MAIN", items=(
+        ("MAIN", "Main", "The main person only"),
+        ("ALL", "All", "Every person large enough: one body each (Person 1, Person 2, ...)")))
+    calibration_path: bpy.props.StringProperty(
+        name="Calibration", subtype="FILE_PATH",
+        description="Multi-camera: calibration of the video and the other views (Qualisys .qca.txt, Pose2Sim .toml)")
+    other_videos: bpy.props.StringProperty(
+        name="Other Views", description="Multi-camera: the other views' videos, in the calibration's camera order, "
+                                        "separated by ';' (assumed synchronized frame by frame)")
+    video_offsets: bpy.props.StringProperty(
+        name="Offsets", description="Multi-camera: per video, the frame that is the take's frame 0 (e.g. 0,3,-1)")
     # Avatar
     avatar_steps: bpy.props.IntProperty(name="Steps", min=1, max=1_000_000, default=2000,
                                         description="Training steps of the SMPLpix avatar")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bpy
 
 from . import body_record, preferences, properties
-from .operators import avatar, backend_ops, body, chain, estimate, export_ops, generate, retarget
+from .operators import avatar, backend_ops, body, chain, estimate, estimate_multi, export_ops, generate, retarget
 from .ui import generate_panel, panels, retarget_panel
 
 CLASSES = (
@@ -18,6 +18,7 @@ CLASSES = (
     *backend_ops.CLASSES,
     *body.CLASSES,
     *estimate.CLASSES,
+    *estimate_multi.CLASSES,
     *avatar.CLASSES,
     *chain.CLASSES,
     *export_ops.CLASSES,

@@ -49,6 +49,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     p.add_argument("--frames", default="", metavar="START:END[:STRIDE]",
                    help="video frames to estimate (0-based, END exclusive; default all)")
+    p.add_argument("--people", choices=("main", "all"), default="main",
+                   help="videos: the main person (default) or every person, all in the same .blend/.fbx/.glb")
     p.add_argument("--avatar", action="store_true",
                    help="videos: also train the SMPLpix avatar and render its preview (the whole Video to Avatar job)")
     p.add_argument("--avatar-steps", type=int, default=2000, help="avatar training steps (with --avatar)")
@@ -140,6 +142,8 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
         if args.avatar:
             s.avatar_steps, s.avatar_size = args.avatar_steps, args.avatar_size
             bpy.ops.smplpix.video_to_avatar(filepath=str(path), start=start, end=end, stride=max(1, stride))
+        elif args.people == "all":
+            bpy.ops.smplpix.estimate_people(filepath=str(path), start=start, end=end, stride=max(1, stride))
         else:
             bpy.ops.smplpix.estimate_video(filepath=str(path), start=start, end=end, stride=max(1, stride))
     elif suffix in MOTION_SUFFIXES:
@@ -166,7 +170,7 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
             export_scene([export], target, args.fbx_preset if fmt == "fbx" else args.glb_preset)
         else:
             preset = args.fbx_preset if fmt == "fbx" else args.glb_preset
-            bpy.ops.smplpix.export_body(filepath=str(target), preset=preset)
+            bpy.ops.smplpix.export_body(filepath=str(target), preset=preset, every_body=args.people == "all")
         if not target.is_file():
             raise RuntimeError(f"{path.name}: {target} was not written")
         outputs[fmt] = str(target)

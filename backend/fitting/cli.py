@@ -50,8 +50,18 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser("estimate", help="video/images -> body-model motion (.npz)",
                               description="Estimate body-model motion from a monocular video or image folder.")
-    p.add_argument("input", help="video file (mp4, mov, mkv, avi, ...) or folder of images")
-    p.add_argument("-o", "--output", required=True, help="motion .npz to write")
+    p.add_argument("input", nargs="+", help="video file (mp4, mov, mkv, avi, ...) or folder of images; several "
+                   "synchronized videos with --calibration")
+    p.add_argument("-o", "--output", required=True,
+                   help="motion .npz to write (a folder with --people all / N: person_00.npz, ... + people.json)")
+    p.add_argument("--people", default="main", help="main (default: one person) | all | N (the N most visible)")
+    p.add_argument("--min-height", type=float, default=None,
+                   help="with --people: ignore people smaller than this, pixels (default 160)")
+    p.add_argument("--calibration", default=None,
+                   help="multi-camera: calibration of the videos (Qualisys .qca.txt or Pose2Sim/Anipose .toml)")
+    p.add_argument("--offsets", default=None,
+                   help="multi-camera: per-video frame offsets, comma-separated (frame 0 of the take = frame "
+                        "offset of each video; default: all 0, videos synchronized frame by frame)")
     p.add_argument("--model", default="anny", choices=MODEL_NAMES, help="body model (default: anny)")
     p.add_argument("--model-dir", default=None, help="folder with SMPL-family model files")
     p.add_argument("--start", type=int, default=0, help="first frame (default 0)")
@@ -80,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from blender_addon.core.jobs.estimate import EstimateParams
 
     try:  # the same contract the server's estimate job validates
-        params = EstimateParams(input=args.input, model=args.model, model_dir=args.model_dir, start=args.start,
+        params = EstimateParams(input=args.input[0], model=args.model, model_dir=args.model_dir, start=args.start,
                                 end=args.end, stride=args.stride, focal=args.focal, iterations=args.iterations,
                                 hands=not args.no_hands, follow_fast_motion=args.follow_fast_motion,
                                 cache_dir=args.cache_dir, camera=args.camera)
@@ -103,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
     bar = ProgressBar()
     try:
+        if len(args.input) > 1 or args.calibration or args.people != "main":
+            return _run_extended(args, req, bar)
         result = estimate(req, progress=bar)
     except (FrameSourceError, ValueError, FileNotFoundError) as exc:
         bar.close()
@@ -116,6 +128,36 @@ def run(args: argparse.Namespace) -> int:
         raise
     bar.close()
     summary = {"motion": str(result.motion_path), **result.metrics, **{f"{k}_s": v for k, v in result.timings.items()}}
+    if args.metrics:
+        Path(args.metrics).write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
+    return 0
+
+
+def _run_extended(args: argparse.Namespace, req, bar: ProgressBar) -> int:
+    """Several people (``--people``) and / or several calibrated views (``--calibration``)."""
+    import dataclasses
+
+    from backend.fitting.people_estimate import estimate_people, parse_people
+    from backend.perception.people import PeopleSettings
+
+    count = parse_people(args.people)
+    people = PeopleSettings() if args.min_height is None else PeopleSettings(min_height_px=args.min_height)
+    if len(args.input) > 1 or args.calibration:
+        from backend.fitting.multiview_estimate import MultiViewRequest, estimate_multiview, parse_offsets
+
+        if not args.calibration:
+            raise ValueError("several videos need --calibration CALIB (.qca.txt or .toml) to be fitted jointly.")
+        mreq = MultiViewRequest(base=req, videos=tuple(Path(v) for v in args.input),
+                                calibration=Path(args.calibration),
+                                offsets=parse_offsets(args.offsets, len(args.input)), people=count,
+                                people_settings=people)
+        result = estimate_multiview(mreq, progress=bar)
+    else:
+        result = estimate_people(dataclasses.replace(req), count, Path(args.output), people, progress=bar)
+    bar.close()
+    summary = {"outputs": [str(p) for p in result.motions], **result.summary,
+               **{f"{k}_s": v for k, v in result.timings.items()}}
     if args.metrics:
         Path(args.metrics).write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

@@ -34,6 +34,7 @@ JOB_MODULES = (
     "backend.jobs.build_body",  # build_body
     "backend.jobs.memory",  # free_memory
     "backend.fitting.jobs",  # estimate
+    "backend.jobs.estimate_multi_job",  # estimate_multi (several people / calibrated views)
     "backend.avatar.jobs",  # train_avatar, render_avatar
     "backend.generate.jobs",  # generate_random, generate_interpolate, generate_reroll
 )

@@ -60,7 +60,14 @@ class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
         return model_poll(cls, context, ("estimate",))
 
     def steps(self, context):
-        video = self.filepath or context.scene.smplpix.video_path
+        s = context.scene.smplpix
+        video = self.filepath or s.video_path
+        if s.people == "ALL" or s.calibration_path:  # several people and / or calibrated views
+            from .estimate_multi import estimate_people_steps
+
+            built = yield from estimate_people_steps(context, video, self.start, self.end, self.stride)
+            self.report({"INFO"}, f"Built {len(built.bodies)} people with {len(built.cameras)} camera(s)")
+            return
         built = yield from estimate_steps(context, video, self.start, self.end, self.stride)
         self.report({"INFO"}, f"Estimated {built.frame_end - built.frame_start + 1} frames from {Path(video).name}")
 

@@ -22,6 +22,9 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
     preset: bpy.props.StringProperty(name="Preset", description="Preset name (empty: the Export panel's)")
     camera: bpy.props.BoolProperty(name="Camera", default=True,
                                    description="Also export the camera estimated with this body, if any")
+    every_body: bpy.props.BoolProperty(name="Every Body", default=False,
+                                       description="Export every body of the scene (all people of a take) and "
+                                                   "every camera, not only the selected body")
 
     @classmethod
     def poll(cls, context):
@@ -49,9 +52,14 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
             path = path.with_suffix(preset.suffix)
         arm = body_armature(context)
         objects = [arm.name]
-        camera = body_camera(arm) if self.camera else None
-        if camera is not None and context.scene.objects.get(camera.name) is not None:
-            objects.append(camera.name)
+        if self.every_body:  # every body of the scene (the people of one take) and every camera
+            objects = [ob.name for ob in context.scene.objects if ob.type == "ARMATURE" and ob.smplpix.role]
+            if self.camera:
+                objects += [ob.name for ob in context.scene.objects if ob.type == "CAMERA"]
+        else:
+            camera = body_camera(arm) if self.camera else None
+            if camera is not None and context.scene.objects.get(camera.name) is not None:
+                objects.append(camera.name)
         try:
             written = export_scene(objects, path, preset)
         except (ValueError, OSError, RuntimeError) as exc:

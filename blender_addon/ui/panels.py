@@ -109,6 +109,11 @@ class SMPLPIX_PT_estimate(_Panel, bpy.types.Panel):
         col = self.layout.column()
         col.prop(s, "video_path")
         col.prop(s, "model")
+        col.prop(s, "people", expand=True)
+        col.prop(s, "calibration_path")
+        if s.calibration_path:
+            col.prop(s, "other_videos")
+            col.prop(s, "video_offsets")
         col.operator("smplpix.estimate_video", icon="VIEW_CAMERA")
         row = col.row()
         row.scale_y = 1.4

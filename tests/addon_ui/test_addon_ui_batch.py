@@ -149,3 +149,17 @@ def test_addon_ui_batch_folder_of_videos_to_avatar_scenes(repo_root, tmp_path, a
     assert bpy.data.objects.get(f"{image.name} Plane") is not None
     arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
     assert arm.smplpix.avatar_path == good["outputs"]["avatar"]
+
+
+@pytest.mark.slow
+def test_addon_ui_batch_people_all_in_one_file(repo_root, tmp_path, shared_data):
+    """Every person of the Pose2Sim take (first 20 frames) in one .glb / .blend: one skinned body each."""
+    video = shared_data / "pose2sim_multiperson" / "cam01.mp4"
+    if not video.is_file():
+        pytest.skip("pose2sim_multiperson/cam01.mp4 not in ../shared/data")
+    out = tmp_path / "out"
+    proc = run_batch(repo_root, video, "--out", out, "--formats", "blend,glb", "--frames", "0:20", "--people", "all")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    gltf = glb_json(out / "cam01.glb")
+    assert len(gltf["skins"]) >= 2  # the man, the woman (and the bystander, a third track)
+    assert sum(1 for n in gltf["nodes"] if "camera" in n) == 1
