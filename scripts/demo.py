@@ -165,7 +165,9 @@ class Demo:
             if sheet:
                 self.summary["outputs"]["contact_sheet"] = str(sheet)
             if not a.skip_avatar:
-                self.summary["quality"]["avatar_test"] = self.stage("avatar", lambda: self.train_avatar(video, motion))
+                report = self.stage("avatar", lambda: self.train_avatar(video, motion))
+                self.summary["quality"]["avatar"] = avatar_headline(report or {})
+                self.summary["quality"]["avatar_test"] = report
                 frames = self.stage("preview", lambda: self.preview(motion, scene))
                 self.summary["outputs"]["preview"] = str(frames)
         except Exception:
@@ -175,6 +177,20 @@ class Demo:
         (self.out / "summary.json").write_text(json.dumps(self.summary, indent=2))
         print(json.dumps(self.summary, indent=2))
         return 0 if ok else 1
+
+
+HEADLINE = ("person_psnr", "person_ssim", "baseline_person_psnr", "baseline_person_ssim", "gain_db", "mask_iou",
+            "sharpness", "frame_psnr")
+
+
+def avatar_headline(report: dict) -> dict:
+    """The avatar's held-out figures a user judges it by (person region; frame_psnr is mostly background)."""
+    m = report.get("metrics", {})
+    out = {k: round(float(m[k]), 4) for k in HEADLINE if k in m}
+    if out:
+        out |= {"frames": m.get("frames"), "size": report.get("size"), "steps": report.get("step"),
+                "picture": str(Path(report.get("checkpoint", ".")).parent / "eval_test.png")}
+    return out
 
 
 def parse_args(argv=None) -> argparse.Namespace:
