@@ -7,8 +7,8 @@ Run with the project's environment (``bash scripts/demo.sh`` sets it up first):
     .venv/bin/python scripts/demo.py --video clip.mp4 --model smplx --model-dir ~/body_models
 
 Outputs in ``--out`` (default ``out/demo``): ``motion.npz``, ``scene.blend`` (camera, video background, rigged
-animated body, avatar preview plate), ``body.fbx``, ``body.glb``, ``avatar/`` (checkpoint, held-out PSNR/SSIM,
-side-by-side PNG), ``preview/`` (RGBA PNG sequence of a new motion), ``contact_sheet.png`` and ``summary.json``
+animated body, the avatar preview layered over the video plate in the viewport and the compositor), ``body.fbx``, ``body.glb``, ``avatar/`` (checkpoint, held-out PSNR/SSIM,
+side-by-side PNG), ``preview/`` (full-frame RGBA PNG sequence of a new motion), ``contact_sheet.png`` and ``summary.json``
 (timings and quality figures). The backend runs as separate processes (``python -m backend ...``), as it does
 under the add-on; this process builds the Blender scene with the ``bpy`` module.
 """

@@ -13,9 +13,10 @@ train_avatar params (JSON):
     any TrainConfig field (steps, batch, lr, base, depth, ...)
 Result files: checkpoint, eval_json, eval_png, onnx (if exported), dataset.
 
-render_avatar params: checkpoint (str), motion (str), onnx (str|null), betas (list|null), camera ("track"|"motion"),
-background ([r, g, b] in [0, 1]), alpha ("predicted"|"raster"), model_dir. Result files: ``frames`` (the folder of
-RGBA PNGs ``%05d.png``).
+render_avatar params: checkpoint (str), motion (str), onnx (str|null), betas (list|null), camera
+("auto"|"track"|"motion"), frame ("full": source-sized overlays, default | "crop"), frame_scale (float, 1 = the
+source size), background ([r, g, b] in [0, 1]), alpha ("predicted"|"raster"), model_dir. Result files: ``frames``
+(the folder of RGBA PNGs ``%05d.png`` and ``frames.json``: frame size, crop boxes).
 """
 
 from __future__ import annotations
@@ -73,10 +74,13 @@ def train_avatar(params: dict, ctx: JobContext) -> dict:
                               progress=lambda d, t: ctx.progress("dataset", d, t, f"rasterized {d}/{t} frames"))
             except (ValueError, FileNotFoundError) as exc:
                 raise JobError(f"{kind}: {exc}") from exc
-    ckpt = train(dataset, run, cfg, device=ctx.device, resume=True,
-                 progress=lambda s, d, t, m: ctx.progress(s, d, t, m), check_cancelled=ctx.check_cancelled)
-    ctx.progress("evaluate", 0, 1, "held-out evaluation")
-    report = evaluate(ckpt, dataset, run, "test", device=ctx.device)
+    try:
+        ckpt = train(dataset, run, cfg, device=ctx.device, resume=True,
+                     progress=lambda s, d, t, m: ctx.progress(s, d, t, m), check_cancelled=ctx.check_cancelled)
+        ctx.progress("evaluate", 0, 1, "held-out evaluation")
+        report = evaluate(ckpt, dataset, run, "test", device=ctx.device)
+    except (ValueError, FileNotFoundError) as exc:
+        raise JobError(f"{kind}: {exc}") from exc
     files = {"checkpoint": str(ckpt), "eval_json": report["json"], "eval_png": report["png"],
              "dataset": str(dataset)}
     if params.get("export_onnx", True):
@@ -94,9 +98,12 @@ def render_avatar(params: dict, ctx: JobContext) -> dict:
     motion = _path(params, "motion", kind)
     onnx = _path(params, "onnx", kind, required=False)
     betas = params.get("betas")
-    camera = params.get("camera", "track")
-    if camera not in ("track", "motion"):
-        raise JobError(f"{kind}: camera {camera!r}; use 'track' or 'motion'")
+    camera = params.get("camera", "auto")
+    if camera not in ("auto", "track", "motion"):
+        raise JobError(f"{kind}: camera {camera!r}; use 'auto', 'track' or 'motion'")
+    frame = params.get("frame", "full")
+    if frame not in ("full", "crop"):
+        raise JobError(f"{kind}: frame {frame!r}; use 'full' or 'crop'")
     bg = params.get("background", [0.0, 0.0, 0.0])
     if not (isinstance(bg, list) and len(bg) == 3):
         raise JobError(f"{kind}: background must be [r, g, b] in [0, 1]")
@@ -104,8 +111,8 @@ def render_avatar(params: dict, ctx: JobContext) -> dict:
     try:
         render_motion(ckpt, motion, out, onnx=onnx, betas=None if betas is None else np.asarray(betas, np.float32),
                       camera=camera, background=tuple(float(v) for v in bg), alpha=params.get("alpha", "predicted"),
-                      device=ctx.device, model_dir=params.get("model_dir"),
-                      progress=lambda s, d, t, m: ctx.progress(s, d, t, m))
+                      device=ctx.device, model_dir=params.get("model_dir"), frame=frame,
+                      frame_scale=float(params.get("frame_scale", 1.0)), progress=lambda s, d, t, m: ctx.progress(s, d, t, m))
     except (ValueError, FileNotFoundError) as exc:
         raise JobError(f"{kind}: {exc}") from exc
     return {"frames": str(out)}

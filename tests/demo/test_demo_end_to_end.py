@@ -64,7 +64,9 @@ def test_demo_blend_opens_with_a_plausible_scene(demo_out):
     cam = scene.camera
     assert cam is not None and cam.data.background_images[0].source == "MOVIE_CLIP"
     assert scene.frame_end - scene.frame_start + 1 == FRAMES  # animation length equals the clip's
-    assert bpy.data.objects.get("SMPLpix Preview Plane") is not None
+    preview = bpy.data.images["SMPLpix Preview"]  # a full-frame layer over the plate, in the compositor too
+    assert any(bg.source == "IMAGE" and bg.image == preview for bg in cam.data.background_images)
+    assert scene.compositing_node_group is not None
     for frame in (scene.frame_start, scene.frame_end):
         scene.frame_set(frame)
         for bone in ("root", "head", "foot.L", "foot.R"):
