@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from backend.avatar.dataset import load_dataset
-from backend.avatar.train import batch_tensors, compose_input, evaluate_split, load_checkpoint, predict, select_device
+from backend.avatar.train import (batch_tensors, check_compatible, compose_input, evaluate_split, load_checkpoint,
+                                  predict, select_device)
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ def evaluate(checkpoint: str | Path, dataset: str | Path, out_dir: str | Path, s
     dev = select_device(device)
     model, state = load_checkpoint(checkpoint, dev)
     data = load_dataset(dataset)
-    if data.inputs.shape[1] != model.config.in_channels:
-        raise ValueError(f"{dataset}: {data.inputs.shape[1]} input channels but {checkpoint} expects "
-                         f"{model.config.in_channels}; rebuild the dataset with the checkpoint's raster settings.")
+    check_compatible(Path(checkpoint), state, dict(data.meta, size=int(data.inputs.shape[-1]),
+                                                   in_channels=int(data.inputs.shape[1])),
+                     f"evaluate it on its own run's dataset (not {dataset}) or retrain on this one")
     idx = data.indices(split)
     if len(idx) == 0:
         raise ValueError(f"{dataset}: no '{split}' frames.")

@@ -48,12 +48,28 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[AvatarUNet, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no avatar checkpoint; train one with `python -m backend avatar train`.")
-    state = torch.load(path, map_location=device, weights_only=False)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # not a torch file, a damaged one, or one holding code objects
+        raise ValueError(f"{path}: not a readable avatar checkpoint ({str(exc).splitlines()[0][:120]}); use the "
+                         "checkpoint.pt that `python -m backend avatar train` wrote.") from None
+    if not isinstance(state, dict) or "unet_config" not in state:
+        raise ValueError(f"{path}: not an avatar checkpoint; use the checkpoint.pt that `avatar train` wrote.")
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: avatar checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}.")
     model = AvatarUNet(UNetConfig(**state["unet_config"])).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), state
+
+
+def check_compatible(path: Path, state: dict, data_meta: dict, what: str) -> None:
+    """Refuse a checkpoint ``state`` made for another body model, resolution or input layout than ``data_meta``
+    (the dataset's), with one line naming the file and the fix (``what``: e.g. "train with --fresh")."""
+    have = state.get("data_meta", {})
+    for key, label in (("model", "body model"), ("size", "resolution"), ("in_channels", "input channels")):
+        a, b = have.get(key), data_meta.get(key)
+        if a is not None and b is not None and a != b:
+            raise ValueError(f"{path}: avatar checkpoint for {label} {a!r}, but the data is {b!r}; {what}.")
 
 
 def compose_input(x: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -181,7 +197,9 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     step, history = 0, []
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        state = torch.load(ckpt_path, map_location=dev, weights_only=True)
+        check_compatible(ckpt_path, state, dict(data.meta, size=size, in_channels=unet_cfg.in_channels),
+                         "train into a new --out folder or pass --fresh to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, history = int(state["step"]), list(state.get("history", []))
