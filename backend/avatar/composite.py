@@ -31,27 +31,39 @@ def frame_size(image_size: tuple[int, int], scale: float = 1.0) -> tuple[int, in
 
 def paste(rgba: np.ndarray, box: np.ndarray, image_size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
     """Place a straight-alpha crop (S, S, 4) float [0, 1] at ``box`` (x0, y0, side) of a transparent frame of the
-    source size ``image_size`` (W, H) times ``scale``; returns (H', W', 4) float32, straight alpha.
+    source size ``image_size`` (W, H) times ``scale``; returns (H', W', 4) uint8, straight alpha.
 
     Resampled bilinearly with premultiplied colour (no dark fringes); outside the crop the frame is transparent."""
     S = rgba.shape[0]
     x0, y0, side = (float(v) for v in box)
     a = side / S * scale
     # source pixel u = (u' + 0.5) side / S - 0.5 + x0; output pixel U = (u + 0.5) scale - 0.5
-    M = np.array([[a, 0, (0.5 * side / S + x0) * scale - 0.5], [0, a, (0.5 * side / S + y0) * scale - 0.5]],
-                 np.float32)
-    pre = np.concatenate([rgba[..., :3] * rgba[..., 3:4], rgba[..., 3:4]], -1).astype(np.float32)
+    ox, oy = (0.5 * side / S + x0) * scale - 0.5, (0.5 * side / S + y0) * scale - 0.5
     W, H = frame_size(image_size, scale)
+    out = np.zeros((H, W, 4), np.uint8)
+    # only the crop's footprint is resampled (the rest of the frame stays transparent)
+    X0, Y0 = max(0, int(np.floor(ox - a))), max(0, int(np.floor(oy - a)))
+    X1, Y1 = min(W, int(np.ceil(ox + a * S + a)) + 1), min(H, int(np.ceil(oy + a * S + a)) + 1)
+    if X1 <= X0 or Y1 <= Y0:
+        return out
+    M = np.array([[a, 0, ox - X0], [0, a, oy - Y0]], np.float32)
+    pre = np.concatenate([rgba[..., :3] * rgba[..., 3:4], rgba[..., 3:4]], -1).astype(np.float32)
     interp = cv2.INTER_AREA if a < 1 else cv2.INTER_LINEAR
-    out = cv2.warpAffine(pre, M, (W, H), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    alpha = out[..., 3:4]
-    rgb = np.where(alpha > 1e-4, out[..., :3] / np.maximum(alpha, 1e-4), 0.0)
-    return np.concatenate([np.clip(rgb, 0, 1), np.clip(alpha, 0, 1)], -1)
+    roi = cv2.warpAffine(pre, M, (X1 - X0, Y1 - Y0), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = roi[..., 3:4]
+    rgb = np.where(alpha > 1e-4, roi[..., :3] / np.maximum(alpha, 1e-4), 0.0)
+    out[Y0:Y1, X0:X1] = to_u8(np.concatenate([rgb, alpha], -1))
+    return out
+
+
+def to_u8(img: np.ndarray) -> np.ndarray:
+    """[0, 1] float image -> uint8 (rounded)."""
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def write_png(path: Path, rgba: np.ndarray) -> None:
-    """Write a straight-alpha RGBA float image (H, W, 4) in [0, 1] as an 8-bit RGBA PNG (fast compression)."""
-    u8 = (np.clip(rgba, 0, 1) * 255).round().astype(np.uint8)
+    """Write a straight-alpha RGBA image (H, W, 4), uint8 or float in [0, 1], as an 8-bit PNG (fast compression)."""
+    u8 = rgba if rgba.dtype == np.uint8 else to_u8(rgba)
     cv2.imwrite(str(path), cv2.cvtColor(u8, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 1])
 
 
