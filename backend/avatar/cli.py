@@ -34,7 +34,7 @@ def add_commands(subparsers) -> None:
                    "(default ~/.cache/smplpix-studio/detections, as `estimate` writes; 'none' to skip)")
     t.add_argument("--crop", default="per_frame", choices=("per_frame", "fixed"))
     t.add_argument("--no-normals", action="store_true", help="input: colour code only (no normal channels)")
-    t.add_argument("--depth-channel", action="store_true", help="input: add a relative depth channel")
+    t.add_argument("--no-depth", action="store_true", help="input: no relative depth channel")
     t.add_argument("--max-frames", type=int, default=None)
     t.add_argument("--rebuild", action="store_true", help="rebuild the dataset even if it exists")
     t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint (default: resume)")
@@ -117,7 +117,7 @@ def _train(args) -> int:
         if not (args.video and args.motion):
             log.error("no dataset at %s: pass --video and --motion to build one", ds)
             return 2
-        spec = RasterSpec(normals=not args.no_normals, depth=args.depth_channel)
+        spec = RasterSpec(normals=not args.no_normals, depth=not args.no_depth)
         keypoints = args.keypoints or Path.home() / ".cache" / "smplpix-studio" / "detections"
         keypoints = None if str(keypoints).lower() == "none" else keypoints
         build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model, model_dir=args.model_dir,
