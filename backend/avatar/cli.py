@@ -34,7 +34,7 @@ def add_commands(subparsers) -> None:
                    "(default ~/.cache/smplpix-studio/detections, as `estimate` writes; 'none' to skip)")
     t.add_argument("--crop", default="per_frame", choices=("per_frame", "fixed"))
     t.add_argument("--no-normals", action="store_true", help="input: colour code only (no normal channels)")
-    t.add_argument("--depth-channel", action="store_true", help="input: add a relative depth channel")
+    t.add_argument("--no-depth", action="store_true", help="input: no relative depth channel")
     t.add_argument("--max-frames", type=int, default=None)
     t.add_argument("--rebuild", action="store_true", help="rebuild the dataset even if it exists")
     t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint (default: resume)")
@@ -42,7 +42,7 @@ def add_commands(subparsers) -> None:
     for f in dataclasses.fields(TrainConfig):
         t.add_argument("--" + f.name.replace("_", "-"), type=type(f.default) if f.type != "bool" else _bool,
                        default=f.default, help=f"training: {f.name} (default {f.default})")
-    t.set_defaults(handler=_train)
+    t.set_defaults(handler=_clean_errors(_train))
 
     e = sub.add_parser("eval", help="PSNR/SSIM on the held-out block + side-by-side PNG")
     e.add_argument("--run", required=True, help="run folder from `avatar train`")
@@ -52,7 +52,7 @@ def add_commands(subparsers) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument("--lpips-backbone", default=None, help="local VGG-16 state_dict for LPIPS (never downloaded)")
     e.add_argument("--lpips-linear", default=None, help="local LPIPS linear layers (the reference vgg.pth)")
-    e.set_defaults(handler=_eval)
+    e.set_defaults(handler=_clean_errors(_eval))
 
     r = sub.add_parser("render", help="render the avatar for any motion to an RGBA PNG sequence")
     r.add_argument("--checkpoint", required=True)
@@ -60,12 +60,19 @@ def add_commands(subparsers) -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--onnx", default=None, help="run this exported network with onnxruntime")
     r.add_argument("--betas", type=_floats, default=None, help="shape override, comma-separated")
-    r.add_argument("--camera", default="track", choices=("track", "motion"))
+    r.add_argument("--camera", default="auto", choices=("auto", "track", "motion"),
+                   help="motion: the motion's own camera; track: the training camera following the body; auto: "
+                        "motion when the motion has a camera")
+    r.add_argument("--frame", default="full", choices=("full", "crop"),
+                   help="full: RGBA frames at the source video's size, the person where the person was (an "
+                        "overlay for the video); crop: the network's square crops")
+    r.add_argument("--frame-scale", type=float, default=1.0,
+                   help="full frames at this times the source size (the network always runs at its training size)")
     r.add_argument("--background", type=_floats, default=[0.0, 0.0, 0.0], help="r,g,b in [0, 1]")
     r.add_argument("--alpha", default="predicted", choices=("predicted", "raster"))
     r.add_argument("--model-dir", default=None)
     r.add_argument("--device", default="auto")
-    r.set_defaults(handler=_render)
+    r.set_defaults(handler=_clean_errors(_render))
 
     x = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch)")
     x.add_argument("--checkpoint", required=True)
@@ -74,7 +81,23 @@ def add_commands(subparsers) -> None:
     x.add_argument("--opset", type=int, default=17)
     x.add_argument("--fp16", action="store_true", help="half precision (export on CUDA)")
     x.add_argument("--device", default="cpu")
-    x.set_defaults(handler=_export)
+    x.set_defaults(handler=_clean_errors(_export))
+
+
+def _clean_errors(handler):
+    """Bad input (a missing or wrong file, a too-short clip, an incompatible checkpoint) -> one error line naming the
+    file and the fix, exit code 2; anything else is a bug and keeps its traceback."""
+    import functools
+
+    @functools.wraps(handler)
+    def run(args) -> int:
+        try:
+            return handler(args)
+        except (ValueError, FileNotFoundError) as exc:
+            log.error("%s", exc)
+            return 2
+
+    return run
 
 
 def _bool(text: str) -> bool:
@@ -94,7 +117,7 @@ def _train(args) -> int:
         if not (args.video and args.motion):
             log.error("no dataset at %s: pass --video and --motion to build one", ds)
             return 2
-        spec = RasterSpec(normals=not args.no_normals, depth=args.depth_channel)
+        spec = RasterSpec(normals=not args.no_normals, depth=not args.no_depth)
         from backend.runtime import detections_cache
 
         keypoints = args.keypoints or detections_cache()
@@ -127,7 +150,8 @@ def _render(args) -> int:
 
     betas = None if args.betas is None else np.asarray(args.betas, np.float32)
     render_motion(args.checkpoint, args.motion, args.out, onnx=args.onnx, betas=betas, camera=args.camera,
-                  background=tuple(args.background), alpha=args.alpha, device=args.device, model_dir=args.model_dir)
+                  background=tuple(args.background), alpha=args.alpha, device=args.device, model_dir=args.model_dir,
+                  frame=args.frame, frame_scale=args.frame_scale)
     return 0
 
 

@@ -65,6 +65,47 @@ def split_time_blocks(num_frames: int, spec: SplitSpec = SplitSpec()) -> np.ndar
     return labels
 
 
+def split_labels(video: str | Path, num_frames: int, spec: SplitSpec) -> np.ndarray:
+    """``split_time_blocks`` with an error naming the video and the fix when the clip is too short."""
+    try:
+        return split_time_blocks(num_frames, spec)
+    except ValueError:
+        need = min_frames(spec)
+        raise ValueError(f"{video}: {num_frames} frames are too few for the held-out split ({spec.blocks} time "
+                         f"blocks with {spec.gap}-frame gaps need at least {need}); use a longer clip (at least "
+                         f"{need} frames, or a wider --start/--end range) or fewer split blocks.") from None
+
+
+def min_frames(spec: SplitSpec = SplitSpec()) -> int:
+    """The fewest frames ``split_time_blocks`` accepts for ``spec``."""
+    n = 1
+    while True:
+        try:
+            split_time_blocks(n, spec)
+            return n
+        except ValueError:
+            n += 1
+
+
+def check_masks(video, motion_path, masks: np.ndarray, coverage: np.ndarray, labels: np.ndarray,
+                meta_source: str) -> None:
+    """Refuse a dataset the network cannot learn from: the body raster off every frame (the motion is not fitted
+    to this video), or an empty person mask on the training or test frames. masks (N, 2, S, S) uint8, coverage
+    (N, S, S) float."""
+    if not (coverage > 0.05).any():
+        raise ValueError(f"{motion_path}: the fitted body falls outside every frame of {video}; estimate the motion "
+                         "from this video (`python -m backend estimate VIDEO -o motion.npz`).")
+    person = (masks[:, 0] > 127).reshape(len(masks), -1).sum(1)
+    for k, name in ((0, "training"), (2, "test")):
+        sel = labels == k
+        if sel.any() and not person[sel].any():
+            raise ValueError(f"{video}: the person mask ({meta_source}) is empty on every {name} frame; check the "
+                             "person is in view, or use --mask-source raster (the body silhouette).")
+    empty = int((person == 0).sum())
+    if empty:
+        log.warning("%s: the person mask is empty on %d of %d frames", video, empty, len(person))
+
+
 def read_video_frames(path: str | Path, indices: np.ndarray) -> dict[int, np.ndarray]:
     """RGB uint8 frames (H, W, 3) of a video file or an image folder, for the given 0-based source indices, read
     with the one frame reader (:class:`backend.perception.frames.FrameSource`: the same frames, rotation and image
@@ -230,6 +271,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
         n, source = readable, source[:readable]
     if n < 8:
         raise ValueError(f"{video}: only {n} frames readable; the avatar needs at least 8.")
+    labels = split_labels(video, n, split)  # before the long work: a clip too short for the held-out split
     cam = motion.camera
     verts = motion_vertices(model, motion, np.arange(n))
     code = colour_code(model)
@@ -267,7 +309,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
     frames = np.stack(crops).transpose(0, 3, 1, 2)
     valid = np.stack(valids)
     masks_u8 = (np.stack([masks * valid, valid], 1) * 255).round().astype(np.uint8)
-    labels = split_time_blocks(n, split)
+    check_masks(video, motion_path, masks_u8, coverage, labels, meta_source=str(kp_file or mask_source))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "data.npz"

@@ -11,9 +11,16 @@ import numpy as np
 import torch
 
 from backend.avatar.dataset import load_dataset
-from backend.avatar.train import batch_tensors, compose_input, evaluate_split, load_checkpoint, predict, select_device
+from backend.avatar.train import (batch_tensors, check_compatible, compose_input, evaluate_split, load_checkpoint,
+                                  predict, select_device)
 
 log = logging.getLogger(__name__)
+
+NOTE = ("every image is the RGBA output over black vs the masked frame. person_*: inside the union of the true and "
+        "predicted masks dilated by 2 % of the side (the headline); baseline_person_*: the colour-code input copied, "
+        "inside its own region; gain_db = person_psnr - baseline_person_psnr; mask_iou: predicted matte vs person "
+        "mask; sharpness: Laplacian energy of the prediction over the truth's inside the person (1 = as sharp, a "
+        "blur far below 1); frame_*: the whole valid crop, mostly background (not a likeness figure)")
 
 
 def side_by_side(inputs: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, rows: int = 4) -> np.ndarray:
@@ -34,9 +41,9 @@ def evaluate(checkpoint: str | Path, dataset: str | Path, out_dir: str | Path, s
     dev = select_device(device)
     model, state = load_checkpoint(checkpoint, dev)
     data = load_dataset(dataset)
-    if data.inputs.shape[1] != model.config.in_channels:
-        raise ValueError(f"{dataset}: {data.inputs.shape[1]} input channels but {checkpoint} expects "
-                         f"{model.config.in_channels}; rebuild the dataset with the checkpoint's raster settings.")
+    check_compatible(Path(checkpoint), state, dict(data.meta, size=int(data.inputs.shape[-1]),
+                                                   in_channels=int(data.inputs.shape[1])),
+                     f"evaluate it on its own run's dataset (not {dataset}) or retrain on this one")
     idx = data.indices(split)
     if len(idx) == 0:
         raise ValueError(f"{dataset}: no '{split}' frames.")
@@ -54,8 +61,7 @@ def evaluate(checkpoint: str | Path, dataset: str | Path, out_dir: str | Path, s
                                  for i in range(0, len(idx), 8)]).mean())
     report = {"split": split, "step": state["step"], "checkpoint": str(checkpoint), "dataset": str(dataset),
               "size": int(data.inputs.shape[-1]), "metrics": metrics, "history": state.get("history", []),
-              "lpips": lpips, "note": "PSNR/SSIM of the RGBA output over black vs the masked frame, valid region; "
-                                     "fg_psnr: inside the person mask; baseline_psnr: the colour-code input copied"}
+              "lpips": lpips, "note": NOTE}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / f"eval_{split}.png"
@@ -65,6 +71,8 @@ def evaluate(checkpoint: str | Path, dataset: str | Path, out_dir: str | Path, s
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(report, indent=2))
     tmp.replace(path)
-    log.info("%s on %d %s frames: PSNR %.2f dB, SSIM %.4f (copy-input %.2f dB) -> %s", checkpoint, len(idx), split,
-             metrics["psnr"], metrics["ssim"], metrics["baseline_psnr"], path)
+    log.info("%s on %d %s frames, person region: PSNR %.2f dB, SSIM %.4f (copy-the-input %.2f dB, %.4f), mask IoU "
+             "%.3f, sharpness %.2f -> %s", checkpoint, len(idx), split, metrics["person_psnr"],
+             metrics["person_ssim"], metrics["baseline_person_psnr"], metrics["baseline_person_ssim"],
+             metrics["mask_iou"], metrics["sharpness"], path)
     return report | {"json": str(path), "png": str(png)}

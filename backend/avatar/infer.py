@@ -1,4 +1,5 @@
-"""Inference: ONNX export, onnxruntime sessions, and rendering the avatar for any motion to an RGBA PNG sequence."""
+"""Inference: ONNX export, onnxruntime sessions, and rendering the avatar for any motion to an RGBA PNG sequence
+(full-frame overlays of the source video, or the network's crops)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import torch
 
 from backend.avatar import render
 from backend.avatar.body import colour_code, load_model, motion_vertices
+from backend.avatar.composite import crop_box_of, frame_size, paste, write_png, write_sidecar
 from backend.avatar.dataset import crop_intrinsics
 from backend.avatar.raster import project
 from backend.avatar.train import compose_input, load_checkpoint, predict, select_device
@@ -74,10 +75,12 @@ def run_onnx(session, x: np.ndarray, batch: int = 16) -> np.ndarray:
 
 
 def novel_cameras(meta: dict, vertices: torch.Tensor, motion: Motion, camera: str = "track"):
-    """Crop cameras (K (N,3,3), R (N,3,3), t (N,3)) to render ``vertices`` (N, V, 3) at the training scale.
+    """Crop cameras (K (N,3,3), R (N,3,3), t (N,3)) to render ``vertices`` (N, V, 3) at the training scale, and
+    where each crop sits in the source frame: boxes (N, 3) (x0, y0, side) source pixels, the frame size (W, H).
 
-    ``track``: the training reference camera, translated each frame so the body sits where it sat in training;
-    ``motion``: the motion's own cameras, with crops sized so the body has its training size in pixels."""
+    ``track``: the training reference camera, translated each frame so the body sits where it sat in training
+    (the box is the reference frame's); ``motion``: the motion's own cameras, with crops sized so the body has its
+    training size in pixels."""
     ref = meta["reference"]
     size = int(meta["size"])
     n = vertices.shape[0]
@@ -86,7 +89,8 @@ def novel_cameras(meta: dict, vertices: torch.Tensor, motion: Motion, camera: st
         centroid = vertices.mean(1)
         t = torch.as_tensor(ref["centroid_cam"], dtype=torch.float32)[None] - torch.einsum("ij,nj->ni", R[0], centroid)
         K = torch.as_tensor(ref["K"], dtype=torch.float32).expand(n, 3, 3).contiguous()
-        return K, R, t
+        box = crop_box_of(np.asarray(ref["K"]), np.asarray(ref["full_K"]), size)
+        return K, R, t, np.repeat(box[None], n, 0), tuple(int(v) for v in meta["image_size"])
     cam = motion.camera
     K = torch.as_tensor(cam.K, dtype=torch.float32)
     R = torch.as_tensor(cam.R, dtype=torch.float32)
@@ -101,27 +105,60 @@ def novel_cameras(meta: dict, vertices: torch.Tensor, motion: Motion, camera: st
     boxes = np.stack([np.floor(centre[:, 0] - side / 2), np.floor(centre[:, 1] - side / 2), np.ceil(side)], 1)
     boxes = boxes.astype(int)
     Kc = torch.as_tensor(crop_intrinsics(cam.K, boxes, size), dtype=torch.float32)
-    return Kc, R, t
+    return Kc, R, t, boxes.astype(np.float64), tuple(int(v) for v in cam.image_size)
+
+
+def _sub_motion(motion: Motion, sel: np.ndarray) -> Motion:
+    """The frames ``sel`` of a motion (pose, translation, camera)."""
+    cam = motion.camera
+    return Motion(model=motion.model, fps=motion.fps, joint_names=motion.joint_names, rotvec=motion.rotvec[sel],
+                  transl=motion.transl[sel], camera=None if cam is None else type(cam)(
+                      K=cam.K[sel], R=cam.R[sel], t=cam.t[sel], image_size=cam.image_size))
+
+
+def _alpha(out: torch.Tensor, cov: torch.Tensor, mode: str, size: int) -> torch.Tensor:
+    """(B, 1, S, S) alpha: the network's matte limited to a wide band around the body (``predicted``: no stray
+    haze) or the body raster's coverage (``raster``)."""
+    if mode == "raster":
+        return cov
+    r = max(1, int(round(0.06 * size)))
+    band = torch.nn.functional.max_pool2d((cov > 0.05).float(), 2 * r + 1, stride=1, padding=r)
+    return out[:, 3:4] * band
 
 
 def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str | Path, onnx: str | Path | None = None,
-                  betas: np.ndarray | None = None, camera: str = "track", background=(0.0, 0.0, 0.0),
+                  betas: np.ndarray | None = None, camera: str = "auto", background=(0.0, 0.0, 0.0),
                   alpha: str = "predicted", device: str = "auto", batch: int = 16, model_dir: str | None = None,
-                  progress: Callable | None = None) -> Path:
+                  frame: str = "full", frame_scale: float = 1.0, progress: Callable | None = None) -> Path:
     """Render the avatar for every frame of ``motion_path`` into ``out_dir/%05d.png`` (RGBA, straight alpha).
 
-    onnx: run that exported network with onnxruntime instead of torch. betas: shape override. alpha: 'predicted'
-    (the network's mask) or 'raster' (the body coverage). Returns ``out_dir``."""
+    frame: ``full`` puts each crop where the person is in the source frame, at the source video's size times
+    ``frame_scale`` (the network runs at its training resolution; the crop is resampled to its box), transparent
+    elsewhere: an overlay for the video plate. ``crop``: the network's square crops. camera: ``motion`` (the
+    motion's own camera), ``track`` (the training reference camera following the body), ``auto`` (``motion``
+    when the motion has a camera). onnx: run that exported network with onnxruntime instead of torch. betas: shape
+    override. alpha: 'predicted' (the network's matte) or 'raster' (the body coverage). Also writes
+    ``out_dir/frames.json`` (frame size, crop boxes, camera mode). Returns ``out_dir``."""
+    if frame not in ("full", "crop"):
+        raise ValueError(f"frame {frame!r}: use 'full' (source-sized overlay) or 'crop' (the network's crops).")
+    if not 0 < frame_scale <= 4:
+        raise ValueError(f"frame scale {frame_scale}: use a value in (0, 4] (1 = the source video's size).")
     dev = select_device(device)
     net, state = load_checkpoint(checkpoint, dev)
     meta = state["data_meta"]
     spec = render.RasterSpec(**meta["raster"])
     size = int(meta["size"])
     motion = Motion.load(motion_path)
+    if meta.get("model") and motion.model not in (meta["model"], "unknown"):
+        raise ValueError(f"{checkpoint}: the avatar was trained with body model {meta['model']!r}, but "
+                         f"{motion_path} is a {motion.model!r} motion; estimate or retarget the motion with "
+                         f"{meta['model']!r}, or train an avatar for {motion.model!r}.")
     body = load_model(meta.get("model", motion.model), model_dir=model_dir, gender=motion.gender)
     if motion.rotvec.shape[1] != body.num_joints:
         raise ValueError(f"{motion_path}: {motion.rotvec.shape[1]} joints, but the avatar was trained with "
                          f"{body.name!r} ({body.num_joints} joints); retarget the motion to that body model first.")
+    if camera == "auto":
+        camera = "motion" if motion.camera is not None else "track"
     if betas is None and meta.get("betas") is not None:
         betas = np.asarray(meta["betas"], np.float32)
     code = colour_code(body)
@@ -130,33 +167,29 @@ def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str 
     out_dir.mkdir(parents=True, exist_ok=True)
     bg = torch.as_tensor(background, dtype=torch.float32).view(1, 3, 1, 1)
     n = motion.num_frames
+    all_boxes, image_size = [], None
     for s in range(0, n, batch):
         sel = np.arange(s, min(n, s + batch))
         verts = motion_vertices(body, motion, sel, betas=betas)
-        sub = Motion(model=motion.model, fps=motion.fps, joint_names=motion.joint_names, rotvec=motion.rotvec[sel],
-                     transl=motion.transl[sel], camera=None if motion.camera is None else type(motion.camera)(
-                         K=motion.camera.K[sel], R=motion.camera.R[sel], t=motion.camera.t[sel],
-                         image_size=motion.camera.image_size))
-        K, R, t = novel_cameras(meta, verts, sub, camera)
+        K, R, t, boxes, image_size = novel_cameras(meta, verts, _sub_motion(motion, sel), camera)
         x, cov = render.raster_inputs(verts, K, R, t, body.faces, code, size, spec)
         x = compose_input(x, bg.expand(len(sel), -1, -1, -1))
         if session is not None:
             out = torch.from_numpy(run_onnx(session, x.numpy(), batch))
         else:
             out = predict(net, x, batch, amp=dev.type == "cuda")
-        if alpha == "predicted":  # the network's matte, limited to a wide band around the body (no stray haze)
-            r = max(1, int(round(0.06 * size)))
-            band = torch.nn.functional.max_pool2d((cov > 0.05).float(), 2 * r + 1, stride=1, padding=r)
-            a = out[:, 3:4] * band
-        else:
-            a = cov
-        rgba = torch.cat([out[:, :3], a], 1).permute(0, 2, 3, 1).clamp(0, 1).numpy()
-        for i, img in zip(sel, rgba):
-            u8 = (img * 255).round().astype(np.uint8)
-            cv2.imwrite(str(out_dir / f"{i:05d}.png"), cv2.cvtColor(u8, cv2.COLOR_RGBA2BGRA))
+        rgba = torch.cat([out[:, :3], _alpha(out, cov, alpha, size)], 1).permute(0, 2, 3, 1).clamp(0, 1).numpy()
+        for i, img, box in zip(sel, rgba, boxes):
+            write_png(out_dir / f"{i:05d}.png", paste(img, box, image_size, frame_scale) if frame == "full" else img)
+        all_boxes.append(boxes)
         if progress:
             progress("render", int(sel[-1]) + 1, n, f"frame {int(sel[-1]) + 1}/{n}")
-    log.info("rendered %d frames of %s -> %s", n, motion_path, out_dir)
+    W, H = frame_size(image_size, frame_scale) if frame == "full" else (size, size)
+    write_sidecar(out_dir, {"frames": n, "pattern": "%05d.png", "frame": frame, "width": W, "height": H,
+                            "source_size": list(image_size), "frame_scale": frame_scale, "camera": camera,
+                            "fps": float(motion.fps), "network_size": size,
+                            "crop_boxes": np.concatenate(all_boxes).round(3).tolist()})
+    log.info("rendered %d %s frames (%dx%d) of %s -> %s", n, frame, W, H, motion_path, out_dir)
     return out_dir
 
 

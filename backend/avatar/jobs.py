@@ -1,6 +1,7 @@
 """Server job kinds ``train_avatar`` (:class:`~blender_addon.core.jobs.avatar.TrainAvatarParams`) and
 ``render_avatar`` (:class:`~blender_addon.core.jobs.avatar.RenderAvatarParams`); their result roles are the
-``ROLE_*`` constants of :mod:`blender_addon.core.jobs.avatar`.
+``ROLE_*`` constants of :mod:`blender_addon.core.jobs.avatar`. ``render_avatar`` writes the folder of RGBA PNGs
+``%05d.png`` and ``frames.json`` (frame size, crop boxes).
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
     try:
         ckpt = train(dataset, run, cfg, device=ctx.device, resume=True, progress=ctx.progress,
                      check_cancelled=ctx.token.check)
-    except (ValueError, FileNotFoundError) as exc:  # e.g. an unreadable checkpoint to resume from
+        ctx.progress("evaluate", 0, 1, "held-out evaluation")
+        report = evaluate(ckpt, dataset, run, "test", device=ctx.device)
+    except (ValueError, FileNotFoundError) as exc:  # an unreadable checkpoint, too few frames, an empty mask
         raise JobError(f"{kind}: {exc}") from exc
-    ctx.progress("evaluate", 0, 1, "held-out evaluation")
-    report = evaluate(ckpt, dataset, run, "test", device=ctx.device)
     files = {ROLE_CHECKPOINT: str(ckpt), ROLE_EVAL_JSON: report["json"], ROLE_EVAL_PNG: report["png"],
              ROLE_DATASET: str(dataset)}
     if params.export_onnx:
@@ -78,7 +79,8 @@ def render_avatar(params: RenderAvatarParams, ctx: JobContext) -> dict:
     out = Path(ctx.job_dir) / "frames"
     try:
         render_motion(ckpt, motion, out, onnx=onnx, betas=betas, camera=params.camera, background=params.background,
-                      alpha=params.alpha, device=ctx.device, model_dir=params.model_dir, progress=ctx.progress)
+                      alpha=params.alpha, device=ctx.device, model_dir=params.model_dir, frame=params.frame,
+                      frame_scale=params.frame_scale, progress=ctx.progress)
     except (ValueError, FileNotFoundError) as exc:
         raise JobError(f"{kind}: {exc}") from exc
     return {ROLE_FRAMES: str(out)}

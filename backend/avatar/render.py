@@ -16,7 +16,7 @@ class RasterSpec:
     ``normals``), relative depth (1, if ``depth``), coverage (1). ``supersample``: anti-aliasing samples per axis."""
 
     normals: bool = True
-    depth: bool = False
+    depth: bool = True  # wins on held-out frames of the real jump video (README, Avatar fidelity)
     supersample: int = 2
     depth_range: float = 1.0  # metres mapped to [0, 1] around the body's median depth
 

@@ -66,11 +66,23 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[AvatarUNet, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no avatar checkpoint; train one with `python -m backend avatar train`.")
     state = read_checkpoint(path, device)
+    if "unet_config" not in state:
+        raise ValueError(f"{path}: not an avatar checkpoint; use the checkpoint.pt that `avatar train` wrote.")
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: avatar checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}.")
     model = AvatarUNet(UNetConfig(**state["unet_config"])).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), state
+
+
+def check_compatible(path: Path, state: dict, data_meta: dict, what: str) -> None:
+    """Refuse a checkpoint ``state`` made for another body model, resolution or input layout than ``data_meta``
+    (the dataset's), with one line naming the file and the fix (``what``: e.g. "train with --fresh")."""
+    have = state.get("data_meta", {})
+    for key, label in (("model", "body model"), ("size", "resolution"), ("in_channels", "input channels")):
+        a, b = have.get(key), data_meta.get(key)
+        if a is not None and b is not None and a != b:
+            raise ValueError(f"{path}: avatar checkpoint for {label} {a!r}, but the data is {b!r}; {what}.")
 
 
 def compose_input(x: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -147,24 +159,30 @@ def predict(model, x: torch.Tensor, batch: int = 16, amp: bool = False) -> torch
 
 @torch.no_grad()
 def evaluate_split(model, data: AvatarData, split: str = "val", batch: int = 16) -> dict:
-    """PSNR/SSIM (dB, [0-1]) of the prediction over a black background against the masked frame, inside the valid
-    region; also over the person mask only ("fg_*") and for the copy-the-input baseline."""
+    """Mean metrics over a split, every image over black against the masked frame (see ``metrics.py``):
+    person_psnr/person_ssim (dB, [0-1]) inside the person region, the same for the copy-the-input baseline,
+    mask_iou, sharpness (prediction/truth high-frequency energy), and the whole-frame psnr/ssim of the valid
+    region as frame_psnr/frame_ssim (mostly background: not a likeness figure)."""
+    from backend.avatar.metrics import person_metrics
+
     idx = data.indices(split)
     if len(idx) == 0:
         return {}
     dev = next(model.parameters()).device
-    res = {"psnr": [], "ssim": [], "fg_psnr": [], "baseline_psnr": []}
+    res: dict[str, list] = {"frame_psnr": [], "frame_ssim": [], "baseline_frame_psnr": []}
     for s in range(0, len(idx), batch):
         x, y, m, v = batch_tensors(data, idx[s:s + batch], dev)
         bg = torch.zeros(x.shape[0], 3, 1, 1, device=dev)
         out = predict(model, compose_input(x, bg), batch).to(dev)
         pred = out[:, :3] * out[:, 3:4]  # what the RGBA output looks like over black
         gt = y * m
-        res["psnr"].append(psnr(pred * v, gt * v))
-        res["ssim"].append(ssim(pred * v, gt * v))
-        res["fg_psnr"].append(psnr(pred, gt, m * v))
-        res["baseline_psnr"].append(psnr(x[:, :3] * v, gt * v))
-    return {k: float(torch.cat(vals).mean()) for k, vals in res.items()} | {"frames": int(len(idx))}
+        res["frame_psnr"].append(psnr(pred * v, gt * v))
+        res["frame_ssim"].append(ssim(pred * v, gt * v))
+        res["baseline_frame_psnr"].append(psnr(x[:, :3] * v, gt * v))
+        for k, val in person_metrics(out[:, :3], out[:, 3:4], y, m, v, x[:, :3], x[:, -1:]).items():
+            res.setdefault(k, []).append(val)
+    means = {k: float(torch.cat(vals).nanmean()) for k, vals in res.items()}
+    return means | {"gain_db": means["person_psnr"] - means["baseline_person_psnr"], "frames": int(len(idx))}
 
 
 def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConfig(), device: str = "auto",
@@ -193,6 +211,8 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
     step, history = 0, []
     if resume and ckpt_path.is_file():
         state = read_checkpoint(ckpt_path, dev)
+        check_compatible(ckpt_path, state, dict(data.meta, size=size, in_channels=unet_cfg.in_channels),
+                         "train into a new --out folder or pass --fresh to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, history = int(state["step"]), list(state.get("history", []))
@@ -242,8 +262,9 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
                 model.train()
                 if metrics:
                     history.append({"step": step, **metrics})
-                    log.info("step %d validation: psnr %.2f dB, ssim %.4f (copy-input %.2f dB)", step,
-                             metrics["psnr"], metrics["ssim"], metrics["baseline_psnr"])
+                    log.info("step %d validation, person region: psnr %.2f dB, ssim %.4f (copy-input %.2f dB), "
+                             "sharpness %.2f", step, metrics["person_psnr"], metrics["person_ssim"],
+                             metrics["baseline_person_psnr"], metrics["sharpness"])
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 save_checkpoint(ckpt_path, model, opt, step, cfg, data_meta, history)
     except BaseException:  # cancelled (or interrupted) between steps: keep what was learnt

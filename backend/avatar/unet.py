@@ -14,7 +14,7 @@ class UNetConfig:
     """in_channels: rasterized input channels; base: channels at full resolution, doubled per level up to
     max_channels; depth: number of 2x downsamplings (input sides must be divisible by 2**depth)."""
 
-    in_channels: int = 7
+    in_channels: int = 8
     base: int = 32
     depth: int = 4
     max_channels: int = 256

@@ -28,8 +28,9 @@ def train_steps(context, name: str, prefix: str = ""):
 
 
 def render_steps(context, name: str, prefix: str = ""):
-    """Job steps: render armature ``name``'s current animation with its avatar and load the frames as a
-    frame-synced image sequence (on the body's camera background when it has one). Returns the image name."""
+    """Job steps: render armature ``name``'s current animation with its avatar as full-frame RGBA frames (the
+    exported motion carries the body's camera, so the person lands where the body is in that camera) and load
+    them as a frame-synced layer over the camera's video plate (viewport and compositor). Returns the image name."""
     import tempfile
 
     from ..builders.preview import load_preview

@@ -4,7 +4,7 @@
     python scripts/bench/bench_avatar.py --device cuda --fp16  # GPU: AMP training, fp16 channels-last inference
 
 Prints one line per measurement and the ratios (onnxruntime / torch fp32, torch fp16 / torch fp32), and writes them
-as JSON with --json. The network is the default AvatarUNet (base 32, depth 4, 7 input channels), randomly
+as JSON with --json. The network is the default AvatarUNet (base 32, depth 4, 8 input channels), randomly
 initialised: speed does not depend on the weights.
 """
 

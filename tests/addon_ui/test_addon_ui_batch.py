@@ -146,7 +146,8 @@ def test_addon_ui_batch_folder_of_videos_to_avatar_scenes(repo_root, tmp_path, a
     bpy.ops.wm.open_mainfile(filepath=good["outputs"]["blend"])
     image = next(i for i in bpy.data.images if i.source == "SEQUENCE")
     assert Path(bpy.path.abspath(image.filepath)).parent == Path(good["outputs"]["preview"])
-    assert bpy.data.objects.get(f"{image.name} Plane") is not None
+    cam = bpy.context.scene.camera
+    assert any(bg.source == "IMAGE" and bg.image == image for bg in cam.data.background_images)
     arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
     assert arm.smplpix.avatar_path == good["outputs"]["avatar"]
 

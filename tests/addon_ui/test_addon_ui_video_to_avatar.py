@@ -47,8 +47,9 @@ def test_addon_ui_video_to_avatar_chains_every_step(session, short_clip, capsys)
     assert cam is not None and cam.data.background_images[0].source == "MOVIE_CLIP"
     image = bpy.data.images[f"{arm.name}Avatar"]
     assert image.source == "SEQUENCE" and image["smplpix_frames"] == 32
-    plane = bpy.data.objects[f"{image.name} Plane"]  # picture-in-picture preview in the camera view
-    assert plane.parent == cam
+    # the preview is a full-frame layer over the camera's video plate (viewport) and in the compositor (renders)
+    assert any(bg.source == "IMAGE" and bg.image == image for bg in cam.data.background_images)
+    assert scene.compositing_node_group is not None and image.size[:] == tuple(cam["smplpix_image_size"])
     # The body stands in front of the camera, inside its view, on every checked frame.
     for frame in (scene.frame_start, scene.frame_end):
         scene.frame_set(frame)

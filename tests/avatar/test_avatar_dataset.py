@@ -61,7 +61,7 @@ def test_dataset_is_aligned_and_cached(synthetic_dataset):
     data = load_dataset(synthetic_dataset)
     meta = json.loads((synthetic_dataset / "meta.json").read_text())
     n = meta["frames"]
-    assert data.inputs.shape == (n, 7, 64, 64) and data.frames.shape == (n, 3, 64, 64)
+    assert data.inputs.shape == (n, 8, 64, 64) and data.frames.shape == (n, 3, 64, 64)
     assert data.masks.shape == (n, 2, 64, 64)
     coverage = data.inputs[:, -1].float() / 255
     person = data.masks[:, 0].float() / 255

@@ -34,16 +34,16 @@ def test_render_novel_motion_and_shape_edit(short_run, synthetic_clip, tmp_path)
     novel = type(novel)(**{**novel.__dict__, "camera": None})  # no camera: the tracking camera is used
     motion_path = novel.save(tmp_path / "novel.npz")
     onnx = export_onnx(short_run, tmp_path / "avatar.onnx")
-    a = render_motion(short_run, motion_path, tmp_path / "torch", device="cpu")
-    b = render_motion(short_run, motion_path, tmp_path / "onnx", onnx=onnx, device="cpu")
+    a = render_motion(short_run, motion_path, tmp_path / "torch", device="cpu", frame="crop")
+    b = render_motion(short_run, motion_path, tmp_path / "onnx", onnx=onnx, device="cpu", frame="crop")
     c = render_motion(short_run, motion_path, tmp_path / "tall", betas=np.array([0.25, 0.3]), alpha="raster",
-                      device="cpu")
+                      device="cpu", frame="crop")
     imgs = [cv2.imread(str(d / "00002.png"), cv2.IMREAD_UNCHANGED) for d in (a, b, c)]
     assert all(img.shape == (64, 64, 4) for img in imgs)
     assert len(list(a.glob("*.png"))) == 5
     assert np.abs(imgs[0].astype(int) - imgs[1].astype(int)).max() <= 2  # torch and onnxruntime agree
     alpha_body = imgs[2][..., 3] > 128  # raster alpha: the taller, wider body covers more pixels
-    plain = render_motion(short_run, motion_path, tmp_path / "plain", alpha="raster", device="cpu")
+    plain = render_motion(short_run, motion_path, tmp_path / "plain", alpha="raster", device="cpu", frame="crop")
     alpha_plain = cv2.imread(str(plain / "00002.png"), cv2.IMREAD_UNCHANGED)[..., 3] > 128
     assert alpha_body.sum() > 1.2 * alpha_plain.sum() > 0
 
@@ -59,6 +59,7 @@ def test_cli_export_and_render(short_run, synthetic_clip, tmp_path):
                                 "--background", "0,1,0"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert len(list((tmp_path / "frames").glob("*.png"))) == 60
+    assert cv2.imread(str(tmp_path / "frames" / "00000.png"), cv2.IMREAD_UNCHANGED).shape == (120, 160, 4)
     bad = subprocess.run(run + ["render", "--checkpoint", str(tmp_path / "nope.pt"), "--motion", str(motion),
                                 "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "no avatar checkpoint" in bad.stderr
@@ -80,3 +81,37 @@ def test_render_job_writes_frames_and_rejects_bad_params(short_run, synthetic_cl
         render_avatar({"checkpoint": str(short_run), "motion": str(motion), "camera": "orbit"}, ctx)
     with pytest.raises(JobError, match="does not exist"):
         render_avatar({"checkpoint": str(tmp_path / "none.pt"), "motion": str(motion)}, ctx)
+
+
+def test_full_frame_render_puts_the_person_where_the_person_was(short_run, synthetic_clip, tmp_path):
+    """Full-frame RGBA at the source size: the alpha (raster matte) lands on the body's pixels in the source frame."""
+    import json
+
+    import torch
+
+    from backend.avatar.body import load_model, motion_vertices
+    from backend.avatar.raster import render_channels
+    from blender_addon.core.motion import Motion
+
+    _, motion_path = synthetic_clip
+    out = render_motion(short_run, motion_path, tmp_path / "full", alpha="raster", device="cpu")
+    info = json.loads((out / "frames.json").read_text())
+    assert (info["width"], info["height"], info["camera"]) == (160, 120, "motion")
+    motion = Motion.load(motion_path)
+    body = load_model("procedural")
+    for i in (3, 40):
+        img = cv2.imread(str(out / f"{i:05d}.png"), cv2.IMREAD_UNCHANGED)
+        assert img.shape == (120, 160, 4)
+        v = motion_vertices(body, motion, [i])
+        cam = motion.camera
+        R, t = torch.as_tensor(cam.R[i:i + 1]).float(), torch.as_tensor(cam.t[i:i + 1]).float()
+        camv = torch.einsum("bij,bvj->bvi", R, v) + t[:, None]
+        _, cov = render_channels(camv, torch.as_tensor(cam.K[i:i + 1]).float(), body.faces, 120, 160,
+                                 torch.ones(v.shape[1], 1))
+        truth, got = cov[0, 0].numpy() > 0.5, img[..., 3] > 128
+        iou = (truth & got).sum() / (truth | got).sum()
+        assert iou > 0.85, (i, iou)
+    half = render_motion(short_run, motion_path, tmp_path / "half", device="cpu", frame_scale=0.5)
+    assert cv2.imread(str(half / "00000.png"), cv2.IMREAD_UNCHANGED).shape == (60, 80, 4)
+    with pytest.raises(ValueError, match="frame scale"):
+        render_motion(short_run, motion_path, tmp_path / "bad", device="cpu", frame_scale=0)

@@ -22,10 +22,11 @@ def test_tiny_avatar_beats_copying_the_input_on_held_out_frames(synthetic_datase
     m = report["metrics"]
     assert m["frames"] > 0
     # the network reproduces the striped, shaded texture; copying the colour-code raster does not
-    assert m["psnr"] > m["baseline_psnr"] + 6.0, m
-    assert m["fg_psnr"] > 17.0 and m["ssim"] > 0.6, m
+    assert m["person_psnr"] > m["baseline_person_psnr"] + 6.0, m
+    assert m["person_psnr"] > 17.0 and m["person_ssim"] > 0.5 and m["mask_iou"] > 0.8, m
+    assert m["gain_db"] == pytest.approx(m["person_psnr"] - m["baseline_person_psnr"])
     saved = json.loads((tmp_path / "eval_test.json").read_text())
-    assert saved["metrics"]["psnr"] == pytest.approx(m["psnr"])
+    assert saved["metrics"]["person_psnr"] == pytest.approx(m["person_psnr"])
     assert (tmp_path / "eval_test.png").stat().st_size > 1000
 
 

@@ -87,8 +87,11 @@ class TrainAvatarParams(TrainConfig, JobParams):
 @job_contract
 class RenderAvatarParams(JobParams):
     """checkpoint: avatar checkpoint.pt; motion: motion .npz to render; onnx: run that exported network instead of
-    torch; betas: shape override (S,); camera: "track" (the training camera following the body) or "motion" (the
-    motion's own cameras); background: [r, g, b] in [0, 1]; alpha: "predicted" matte or the "raster" coverage."""
+    torch; betas: shape override (S,); camera: "track" (the training camera following the body), "motion" (the
+    motion's own cameras) or "auto" (the motion's cameras when it has them); frame: "full" (RGBA frames at the source
+    video's size, the person where the person was) or "crop" (the network's square crops); frame_scale: scale of the
+    full frames (1 = the source size); background: [r, g, b] in [0, 1]; alpha: "predicted" matte or the "raster"
+    coverage."""
 
     KIND: ClassVar[str] = "render_avatar"
     RESULTS: ClassVar[tuple[str, ...]] = (ROLE_FRAMES,)
@@ -96,7 +99,9 @@ class RenderAvatarParams(JobParams):
     motion: str
     onnx: str | None = None
     betas: tuple[float, ...] | None = None
-    camera: Literal["track", "motion"] = "track"
+    camera: Literal["auto", "track", "motion"] = "auto"
+    frame: Literal["full", "crop"] = "full"
+    frame_scale: float = 1.0
     background: tuple[float, ...] = (0.0, 0.0, 0.0)
     alpha: Literal["predicted", "raster"] = "predicted"
     model_dir: str | None = None
@@ -104,3 +109,4 @@ class RenderAvatarParams(JobParams):
     def check(self) -> None:
         require(len(self.background) == 3 and all(0 <= v <= 1 for v in self.background),
                 f"{self.KIND}: background must be [r, g, b] in [0, 1]")
+        require(0 < self.frame_scale <= 8, f"{self.KIND}: frame_scale={self.frame_scale}; use a value in (0, 8]")
