@@ -52,7 +52,9 @@ def read_checkpoint(path: str | Path, device="cpu") -> dict:
         state = torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError, TypeError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable SMPLpix avatar checkpoint ({reason}); it holds more than weights "
+        if "weights only load failed" in reason.lower():  # torch's own text would advise the unsafe load
+            reason = "it holds objects other than tensors and plain data"
+        raise ValueError(f"{path}: not a readable avatar checkpoint ({reason}); it holds more than weights "
                          "and plain data, or it is damaged. Use a checkpoint written by `python -m backend avatar "
                          "train` (or Train Avatar) from a source you trust.") from exc
     if not isinstance(state, dict):

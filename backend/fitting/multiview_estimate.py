@@ -156,14 +156,14 @@ def to_world_motion(fit: MultiViewFit, model, cams: list[CameraCalib], videos: l
     camera = Camera(K=np.repeat(np.asarray(c0.K)[None], F, 0), R=np.repeat(np.asarray(c0.R)[None], F, 0),
                     t=np.repeat(np.asarray(c0.t)[None], F, 0), image_size=tuple(int(v) for v in c0.image_size))
     up = world_up(cams)
-    meta = {"frame_start": int(frame_start), "frame_stride": int(stride), "source_fps": float(fps),
-            "world_axes": f"calibration world of {calib.name}: metres, {up} up",
+    meta = {"world_frame": f"calibration world of {calib.name}: metres, {up} up",
             "shape_kind": "anny phenotype offsets" if model.name == "anny" else "betas",
             "views": [_view_meta(c, v, o) for c, v, o in zip(cams, videos, offsets)],
             "synchronized": "videos assumed synchronized frame by frame (with the given offsets)", **extra}
     return Motion(model=model.name, fps=fps / max(1, stride), joint_names=tuple(model.joint_names),
                   rotvec=fit.rotvec, transl=fit.transl, betas=np.asarray(fit.shape, np.float64),
-                  confidence=fit.confidence, camera=camera, up_axis=up, source_video=str(videos[0]), metadata=meta)
+                  confidence=fit.confidence, camera=camera, up_axis=up, world_axes=up, source_video=str(videos[0]),
+                  metadata=meta, frame_start=int(frame_start), frame_stride=int(stride), source_fps=float(fps))
 
 
 def world_errors(fit: MultiViewFit) -> dict:

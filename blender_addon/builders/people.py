@@ -2,7 +2,7 @@
 cameras: one camera with the video plate for a monocular video, or one camera per calibrated view (each with its
 own video plate) for a multi-camera take, whose motions are in the calibration's world frame.
 
-A person's motion starts at source frame ``metadata["frame_start"]``; the bodies are placed on the scene's timeline
+A person's motion starts at source frame ``Motion.frame_start``; the bodies are placed on the scene's timeline
 relative to the earliest one.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from .. import body_record
 from ..core.motion import Camera, Motion
 from ..core.readers import read_motion
 from .camera import build_camera
@@ -42,8 +43,8 @@ def build_people(rig, motions: list, video: str | Path | None = None, frame_star
     motions = [m if isinstance(m, Motion) else read_motion(m) for m in motions]
     if not motions:
         raise ValueError("no people to build: the estimate found nobody large enough; lower the minimum height.")
-    starts = [int(m.metadata.get("frame_start", 0)) for m in motions]
-    strides = [max(1, int(m.metadata.get("frame_stride", 1))) for m in motions]
+    starts = [int(m.frame_start) for m in motions]
+    strides = [max(1, int(m.frame_stride)) for m in motions]
     first = min(starts)
     multiview = any("views" in m.metadata for m in motions)
     bodies, cameras = [], []
@@ -62,7 +63,7 @@ def build_people(rig, motions: list, video: str | Path | None = None, frame_star
     scene.frame_start, scene.frame_end = frame_start, end
     if cameras:
         scene.camera = bpy.data.objects[cameras[0]]
-        w, h = bpy.data.objects[cameras[0]]["smplpix_image_size"]
+        w, h = body_record.camera_image_size(bpy.data.objects[cameras[0]]) or (1920, 1080)
         scene.render.resolution_x, scene.render.resolution_y = int(w), int(h)
     return PeopleBuild(tuple(bodies), tuple(cameras), frame_start, end)
 
@@ -78,7 +79,7 @@ def _build_view_cameras(motions: list[Motion], frame_start: int, collection) -> 
             views.setdefault(v["name"], v)
     coll = collection or bpy.context.scene.collection
     first_view = ref.metadata["views"][0]
-    take_start = int(ref.metadata.get("frame_start", 0)) - int(first_view.get("offset", 0))
+    take_start = int(ref.frame_start) - int(first_view.get("offset", 0))
     created = Created()
     names = []
     try:

@@ -52,7 +52,7 @@ def test_multiview_body_gets_one_camera_per_view(empty_scene, toy_rig):
         R = np.stack([np.cross(y, z), y, z])
         views.append({"name": f"cam{i + 1}", "video": "", "offset": 0, "K": [[1000, 0, 500], [0, 1000, 900], [0, 0, 1]],
                       "R": R.tolist(), "t": (-R @ C).tolist(), "dist": [0, 0, 0, 0], "image_size": [1000, 1800]})
-    m = dataclasses.replace(m, metadata={"frame_start": 0, "views": views, "world_axes": "calibration world: Z up"})
+    m = dataclasses.replace(m, metadata={"frame_start": 0, "views": views, "world_frame": "calibration world: Z up"})
     built = build_people(toy_rig, [m])
     assert len(built.bodies) == 1 and len(built.cameras) == 4
     for i, name in enumerate(built.cameras):  # each camera sits at its view's centre (Z-up world = Blender's)

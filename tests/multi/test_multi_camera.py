@@ -176,5 +176,5 @@ def test_shared_take_every_person(shared_data, tmp_path, take_cache):
         m = Motion.load(tmp_path / "people" / e["file"])
         assert m.metadata["multiview"]["single_view"] == e["single_view"] == (len(e["views"]) == 1)
         if not e["single_view"]:
-            assert m.up_axis == "Z" and "Z up" in m.metadata["world_axes"] and len(m.metadata["views"]) == 4
+            assert m.up_axis == m.world_axes == "Z" and "Z up" in m.metadata["world_frame"] and len(m.metadata["views"]) == 4
     assert (tmp_path / "people" / "people.json").is_file()
