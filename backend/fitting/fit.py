@@ -24,14 +24,15 @@ from backend.fitting.losses import FitParams, FitSchedule, landmarks, project, t
 from backend.fitting.problem import FitProblem, body_part, lowpass, prepare_problem
 from backend.fitting.skeleton import matrix_to_rotvec, rotvec_to_matrix
 from backend.perception.keypoints import Keypoints
+from backend.runtime import Cancelled
 
 __all__ = ["FitCancelled", "FitResult", "FitSettings", "body_part", "fit_keypoints"]
 
 log = logging.getLogger(__name__)
 
 
-class FitCancelled(RuntimeError):
-    pass
+class FitCancelled(Cancelled):
+    """The fit was cancelled between two optimiser steps (the one cancellation convention: runtime.Cancelled)."""
 
 
 @dataclasses.dataclass(frozen=True)
