@@ -10,9 +10,10 @@ from .avatar import render_steps, train_steps
 from .base import JobOperator
 from .body import model_poll
 from .estimate import estimate_steps
+from .targets import VideoRangeProperties
 
 
-class SMPLPIX_OT_video_to_avatar(JobOperator, bpy.types.Operator):
+class SMPLPIX_OT_video_to_avatar(VideoRangeProperties, JobOperator, bpy.types.Operator):
     """The whole job in one click: estimate the video, build the animated body, train its avatar and render a
     preview (one progress view; Esc cancels the step that runs; the scene changes in one undo step)"""
 
@@ -20,13 +21,8 @@ class SMPLPIX_OT_video_to_avatar(JobOperator, bpy.types.Operator):
     bl_label = "Video to Avatar"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
-                                       description="Video file (empty: the one set in the Estimate panel)")
     train: bpy.props.BoolProperty(name="Train Avatar", default=True,
                                   description="Also train the SMPLpix avatar and render a preview")
-    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
-    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
-    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
 
     @classmethod
     def poll(cls, context):

@@ -11,7 +11,7 @@ from ..core.jobs.estimate import ROLE_MOTION, ROLE_RIG, EstimateParams
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, UserError
 from .body import body_params, model_poll, select_only, tag_built
-from .targets import existing_path, model_dir_param
+from .targets import VideoRangeProperties, existing_path, model_dir_param
 
 
 def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: int = 1, prefix: str = ""):
@@ -42,18 +42,13 @@ def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: in
     return built
 
 
-class SMPLPIX_OT_estimate_video(JobOperator, bpy.types.Operator):
+class SMPLPIX_OT_estimate_video(VideoRangeProperties, JobOperator, bpy.types.Operator):
     """Estimate the person's body and motion from the video and build it as an animated body with its camera"""
 
     bl_idname = "smplpix.estimate_video"
     bl_label = "Estimate from Video"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
-                                       description="Video file (empty: the one set in the Estimate panel)")
-    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
-    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
-    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
 
     @classmethod
     def poll(cls, context):

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import bpy
 
+from ..core.jobs.body import ROLE_RIG, BuildBodyParams
 from ..core.jobs.multi import EstimateMultiParams
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, UserError
 from .body import body_params, model_poll, select_only, tag_built
-from .targets import existing_path
+from .targets import VideoRangeProperties, existing_path
 
 
 def split_paths(text: str) -> list[str]:
@@ -58,8 +59,8 @@ def estimate_people_steps(context, video: str, start: int = 0, end: int = 0, str
     from ..core.readers import read_motion
 
     first = read_motion(motions[0])
-    rig_result = yield JobStep("build_body", body_params(first.model, first.gender, prefs), f"{prefix}Body")
-    rig = rig_result.files["rig"]
+    rig_result = yield JobStep(BuildBodyParams.KIND, body_params(first.model, first.gender, prefs), f"{prefix}Body")
+    rig = rig_result.files[ROLE_RIG]
     built = build_people(rig, motions, video=videos[0])
     for body, motion in zip(built.bodies, motions):
         tag_built(body, rig, s.model, motion_path=motion, video_path=videos[0])
@@ -67,18 +68,13 @@ def estimate_people_steps(context, video: str, start: int = 0, end: int = 0, str
     return built
 
 
-class SMPLPIX_OT_estimate_people(JobOperator, bpy.types.Operator):
+class SMPLPIX_OT_estimate_people(VideoRangeProperties, JobOperator, bpy.types.Operator):
     """Estimate every person of the video (or of the calibrated views) and build one animated body per person"""
 
     bl_idname = "smplpix.estimate_people"
     bl_label = "Estimate People"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
-                                       description="Video file (empty: the one set in the Estimate panel)")
-    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
-    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
-    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
     people: bpy.props.EnumProperty(name="People", default="ALL", items=(
         ("MAIN", "Main", "The main person only"), ("ALL", "All", "Every person large enough")))
 

@@ -28,3 +28,14 @@ def model_dir_param(prefs, params: dict, model: str | None = None) -> dict:
     if prefs.model_dir and model != "anny":
         params["model_dir"] = bpy.path.abspath(prefs.model_dir)
     return params
+
+
+class VideoRangeProperties:
+    """Operator properties of what an estimate reads: the video and its frame range (a mixin of the estimate
+    operators; Blender collects annotated properties from mixins)."""
+
+    filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
+                                       description="Video file (empty: the one set in the Estimate panel)")
+    start: bpy.props.IntProperty(name="Start", min=0, default=0, description="First video frame (0-based)")
+    end: bpy.props.IntProperty(name="End", min=0, default=0, description="Frame after the last one (0: to the end)")
+    stride: bpy.props.IntProperty(name="Stride", min=1, default=1, description="Use every n-th frame")
