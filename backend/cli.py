@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "backend.fitting.cli",  # estimate
     "backend.avatar.cli",  # avatar train | eval | render | export-onnx
     "backend.demo.cli",  # demo clip | novel-motion | score
+    "backend.scan.cli",  # scan fit | rig
 )
 
 

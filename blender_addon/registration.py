@@ -9,8 +9,8 @@ from __future__ import annotations
 import bpy
 
 from . import preferences, properties
-from .operators import avatar, backend_ops, body, chain, estimate, export_ops
-from .ui import panels
+from .operators import avatar, backend_ops, body, chain, estimate, export_ops, scan
+from .ui import panels, scan_panel
 
 CLASSES = (
     preferences.SMPLPIX_AddonPreferences,
@@ -21,7 +21,9 @@ CLASSES = (
     *avatar.CLASSES,
     *chain.CLASSES,
     *export_ops.CLASSES,
+    *scan.CLASSES,
     *panels.CLASSES,
+    *scan_panel.CLASSES,
 )
 
 

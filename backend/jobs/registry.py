@@ -27,6 +27,7 @@ JOB_MODULES = (
     "backend.jobs.memory",  # free_memory
     "backend.fitting.jobs",  # estimate
     "backend.avatar.jobs",  # train_avatar, render_avatar
+    "backend.scan.jobs",  # scan_fit, scan_rig
 )
 TEST_JOB_MODULES = ("backend.jobs.testing",)  # count, fail (only with SMPLPIX_TEST_JOBS=1)
 

@@ -52,12 +52,18 @@ class ScanFitSettings:
     scan_points: int = 4000
     model_points: int = 2000
     starts: int = 3  # global alignments carried into the first stage
-    stages: tuple[Stage, ...] = (Stage(30, 10.0, 1.0, 0.03), Stage(60, 4.0, 0.1, 0.02),
-                                 Stage(60, 1.5, 0.03, 0.008))
+    stages: tuple[Stage, ...] = (Stage(30, 10.0, 1.0, 0.03), Stage(60, 4.0, 0.02, 0.02),
+                                 Stage(100, 1.5, 0.003, 0.01))
+    relinearise_every: int = 30  # steps between re-linearisations of the shape -> rest map
     fit_pose: bool = True  # False: rigid alignment + shape only (the benchmark's baseline)
     not_human_chamfer_mm: float = 60.0  # a fit worse than this: "does not look like a <model>"
     seed: int = 0
     device: str = "cpu"
+
+    def quick(self) -> "ScanFitSettings":
+        """A preview: one start, a third of the steps, fewer points."""
+        stages = tuple(dataclasses.replace(s, iterations=max(5, s.iterations // 3)) for s in self.stages)
+        return dataclasses.replace(self, starts=1, stages=stages, scan_points=2500, model_points=1200)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -210,7 +216,9 @@ class _Problem:
         opt = torch.optim.Adam(params, lr=stage.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, stage.iterations), eta_min=stage.lr * 0.1)
         data = torch.zeros(())
-        for _ in range(stage.iterations):
+        for it in range(stage.iterations):
+            if fit_shape and it and it % self.settings.relinearise_every == 0:
+                self.lrig.linearise(st.shape.detach())
             opt.zero_grad()
             verts, normals = self.pose_points(st)
             data = _data_term(verts, normals, target, stage.sigma_cm)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from backend.fitting.skeleton import rotvec_to_matrix
+from backend.scan.closest import closest_on_mesh
 from blender_addon.core.rigspec import RigSpec
 
 TOP_K = 4
@@ -17,14 +18,8 @@ def transfer_weights(body_vertices: np.ndarray, body_faces: np.ndarray, body_wei
                      scan_vertices: np.ndarray, scan_faces: np.ndarray | None, smooth: int = 3) -> np.ndarray:
     """(N, J) skin weights for ``scan_vertices`` (N, 3) from the posed body (V, 3) / faces (F, 3) / weights
     (V, J), all metres in one space. Keeps the ``TOP_K`` largest per vertex, rows sum to 1."""
-    import trimesh
-
-    body = trimesh.Trimesh(body_vertices, body_faces, process=False)
-    closest, _, tri = trimesh.proximity.closest_point(body, scan_vertices)
-    corners = body_faces[tri]  # (N, 3)
-    bary = trimesh.triangles.points_to_barycentric(body_vertices[corners], closest)
-    bary = np.clip(np.nan_to_num(bary, nan=1 / 3), 0, None)
-    bary /= np.maximum(bary.sum(1, keepdims=True), 1e-12)
+    _, _, tri, bary = closest_on_mesh(body_vertices, body_faces, scan_vertices)
+    corners = np.asarray(body_faces, np.int64)[tri]  # (N, 3)
     W = np.einsum("nk,nkj->nj", bary, body_weights[corners])
     if scan_faces is not None and len(scan_faces) and smooth:
         W = _smooth(W, scan_faces, len(scan_vertices), smooth)
