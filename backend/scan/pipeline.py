@@ -42,7 +42,8 @@ def run_fit(P: ScanFitParams, out_dir: str | Path, progress: Progress | None = N
                     gender=gender, up_axis=up, source_video="",
                     metadata={"scan": os.path.abspath(P.scan), "scan_unit": fit.unit, "scan_scale": fit.scale,
                               "chamfer_mm": round(fit.chamfer_mm, 2), "fit_seconds": round(fit.seconds, 2),
-                              "notes": list(fit.notes), "scan_coordinates": "metres, the scan's axes"})
+                              "notes": list(fit.notes), "scan_coordinates": "metres, the scan's axes",
+                              "model_dir": os.path.abspath(P.model_dir) if P.model_dir else ""})
     results: dict[str, Path] = {}
     rig_path = out_dir / "scan_rig.npz"
     rig.save(rig_path)
@@ -77,7 +78,8 @@ def run_rig(P: ScanRigParams, out_dir: str | Path, progress: Progress | None = N
     motion = Motion.load(P.fit)
     scale = float(motion.metadata.get("scan_scale", 1.0))
     gender = motion.gender
-    model = load_body_model(motion.model, model_dir=P.model_dir, gender=gender)
+    model_dir = P.model_dir or motion.metadata.get("model_dir") or None  # default: the folder the fit used
+    model = load_body_model(motion.model, model_dir=model_dir, gender=gender)
     rig = model_rig(model)
     if tuple(motion.joint_names) != rig.joint_names:
         raise ScanError(f"{P.fit}: made for another rig ({len(motion.joint_names)} joints); fit the scan again")
