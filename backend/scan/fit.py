@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # joints that follow their parent in a body fit (a scan rarely resolves them)
 FOLLOWERS = ("finger", "metacarpal", "thumb", "index", "middle", "ring", "pinky", "toe", "eye", "jaw", "tongue")
 Progress = Callable[[str, int, int], None]
+COARSE_STAGES = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +53,8 @@ class ScanFitSettings:
     scan_points: int = 4000
     model_points: int = 2000
     starts: int = 3  # global alignments carried into the first stage
-    stages: tuple[Stage, ...] = (Stage(30, 10.0, 1.0, 0.03), Stage(60, 4.0, 0.02, 0.02),
-                                 Stage(100, 1.5, 0.003, 0.01))
+    stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(60, 4.0, 0.02, 0.02),
+                                 Stage(80, 1.5, 0.003, 0.01))
     relinearise_every: int = 30  # steps between re-linearisations of the shape -> rest map
     fit_pose: bool = True  # False: rigid alignment + shape only (the benchmark's baseline)
     not_human_chamfer_mm: float = 60.0  # a fit worse than this: "does not look like a <model>"
@@ -101,7 +102,8 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
     target = _Target(pts, nrm)
     stages = settings.stages if settings.fit_pose else tuple(dataclasses.replace(s, prior=1e6) for s in
                                                              settings.stages)
-    total = sum(s.iterations for s in stages) + stages[0].iterations * (len(starts) - 1)
+    coarse = stages[:COARSE_STAGES]  # run from every start; the lowest loss after them goes on
+    total = sum(s.iterations for s in stages) + sum(s.iterations for s in coarse) * (len(starts) - 1)
     done = [0]
 
     def tick(name: str) -> None:
@@ -109,9 +111,9 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
         report(name, done[0], total)
 
     states = [problem.initial_state(a) for a in starts]
-    losses = [problem.run(st, target, stages[0], lambda: tick("coarse")) for st in states]
+    losses = [[problem.run(st, target, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
     state = states[int(np.argmin(losses))]
-    for i, stage in enumerate(stages[1:], start=2):
+    for i, stage in enumerate(stages[COARSE_STAGES:], start=COARSE_STAGES + 1):
         problem.run(state, target, stage, lambda i=i: tick(f"stage {i}"))
     fit = problem.result(state, scale, unit)
     chamfer = symmetric_chamfer(fit.vertices, pts)
