@@ -131,3 +131,22 @@ def test_scan_panel_operators_end_to_end(addon, hand_scan, tmp_path):
         assert len([o for o in bpy.data.objects if o.type == "ARMATURE"]) == 1, name
         assert any(len(o.data.vertices) == len(verts) and len(o.vertex_groups) >= 16 for o in meshes.values()), name
         assert bpy.data.actions, name
+
+
+@pytest.mark.slow
+def test_batch_convert_accepts_a_scan(repo_root, hand_scan, synthetic_model_dir, tmp_path):
+    import json
+    import subprocess
+
+    path, truth = hand_scan
+    r = subprocess.run([sys.executable, str(repo_root / "scripts" / "batch_convert.py"), str(path), "--out",
+                        str(tmp_path / "out"), "--formats", "glb,fbx", "--model", "mano", "--model-dir",
+                        str(synthetic_model_dir), "--device", "cpu"], cwd=repo_root, capture_output=True, text=True,
+                       timeout=900, env=dict(os.environ, PYTHONPATH=str(repo_root), OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ok"] and summary["converted"] == 1
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.gltf(filepath=summary["inputs"][0]["outputs"]["glb"])
+    sizes = sorted(len(o.data.vertices) for o in bpy.data.objects if o.type == "MESH" and o.vertex_groups)
+    assert len(truth) in sizes and len(sizes) == 2  # the fitted body and the rigged scan
