@@ -1,5 +1,5 @@
-"""Global alignment of a body model's rest surface to a scan: principal axes give the up/long axis, several
-starts turn about it (facing and the up sign), and a short similarity ICP from each start keeps the best.
+"""Global alignment of a body model's rest surface to a scan: each principal axis in turn is tried as the
+long axis, several starts turn about it (facing and the up sign), and a short similarity ICP from each start keeps the best.
 
 All in metres; rotations map model coordinates into scan coordinates (``x_scan = s R x_model + t``).
 """
@@ -32,17 +32,21 @@ def principal_axes(points: np.ndarray) -> np.ndarray:
     return axes
 
 
-def start_rotations(scan_pts: np.ndarray, model_pts: np.ndarray, turns: int = 8) -> list[np.ndarray]:
-    """Candidate model -> scan rotations: the model's long axis onto the scan's (both signs), then ``turns``
-    rotations about it. Returns a list of (3, 3)."""
+def start_rotations(scan_pts: np.ndarray, model_pts: np.ndarray, turns: int = 8, axes: int = 3
+                    ) -> list[np.ndarray]:
+    """Candidate model -> scan rotations: the model's long axis onto each of the scan's first ``axes`` principal
+    axes (both signs; a posed body's longest axis need not be its height), then ``turns`` rotations about it.
+    Returns a list of (3, 3)."""
     S, T = principal_axes(scan_pts), principal_axes(model_pts)
     out = []
-    for flip in (1.0, -1.0):
-        D = np.diag([flip, flip, 1.0])  # a half turn about the third axis flips the long axis, stays proper
-        base = S @ D @ T.T
-        up = S[:, 0] * flip
-        for k in range(turns):
-            out.append(_axis_angle(up, 2 * np.pi * k / turns) @ base)
+    for k_axis in range(axes):
+        Sk = np.roll(S, -k_axis, axis=1)  # this scan axis first, still right-handed (a cyclic shift)
+        for flip in (1.0, -1.0):
+            D = np.diag([flip, flip, 1.0])  # a half turn about the third axis flips the long axis, stays proper
+            base = Sk @ D @ T.T
+            up = Sk[:, 0] * flip
+            for k in range(turns):
+                out.append(_axis_angle(up, 2 * np.pi * k / turns) @ base)
     return out
 
 
