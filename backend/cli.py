@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "backend.avatar.cli",  # avatar train | eval | render | export-onnx
     "backend.demo.cli",  # demo clip | novel-motion | score
     "backend.generate.cli",  # generate random | interpolate | reroll
+    "backend.scan.cli",  # scan fit | rig
 )
 
 

@@ -56,6 +56,13 @@ class SMPLPIX_PG_scene(bpy.types.PropertyGroup):
                                         "separated by ';' (assumed synchronized frame by frame)")
     video_offsets: bpy.props.StringProperty(
         name="Offsets", description="Multi-camera: per video, the frame that is the take's frame 0 (e.g. 0,3,-1)")
+    # Scan
+    scan_path: bpy.props.StringProperty(name="Scan", subtype="FILE_PATH",
+                                        description="Scan file (.ply .obj .stl .glb .gltf .off, .npz/.xyz points); "
+                                                    "empty: Fit Body uses the selected mesh")
+    scan_model: bpy.props.EnumProperty(name="Model", default="anny", items=[
+        ("anny", "Anny", "Anny (embedded)"), ("smplx", "SMPL-X", ""), ("smplh", "SMPL+H", ""), ("smpl", "SMPL", ""),
+        ("mano", "MANO (hand)", "A hand scan")])
     # Avatar
     avatar_steps: bpy.props.IntProperty(name="Steps", min=1, max=1_000_000, default=2000,
                                         description="Training steps of the SMPLpix avatar")

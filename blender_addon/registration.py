@@ -9,8 +9,8 @@ from __future__ import annotations
 import bpy
 
 from . import body_record, preferences, properties
-from .operators import avatar, backend_ops, body, chain, estimate, estimate_multi, export_ops, generate, retarget
-from .ui import generate_panel, panels, retarget_panel
+from .operators import avatar, backend_ops, body, chain, estimate, estimate_multi, export_ops, generate, retarget, scan
+from .ui import generate_panel, panels, retarget_panel, scan_panel
 
 CLASSES = (
     preferences.SMPLPIX_AddonPreferences,
@@ -23,9 +23,11 @@ CLASSES = (
     *chain.CLASSES,
     *export_ops.CLASSES,
     *retarget.CLASSES,
+    *scan.CLASSES,
+    *generate.CLASSES,
     *panels.CLASSES,
     *retarget_panel.CLASSES,
-    *generate.CLASSES,
+    *scan_panel.CLASSES,
     *generate_panel.CLASSES,
 )
 

@@ -5,7 +5,9 @@ Run either way (same arguments):
     python scripts/batch_convert.py INPUT... --out DIR [options]        (with the PyPI ``bpy`` module)
 
 INPUT is a video (.mp4 .mov .avi .mkv .webm: estimated by the backend's ``estimate`` job), a motion file (.npz project
-motion or AMASS, .smpl, SMPLify-X .pkl), or a folder of them. For each input the add-on's own operators run blocking
+motion or AMASS, .smpl, SMPLify-X .pkl), a 3D scan (.ply .obj .stl .glb .gltf .off .xyz, or an .npz of ``points``:
+fitted, then rigged, by the Scan panel's operators; the exports hold the fitted body and the rigged scan), or a
+folder of them. For each input the add-on's own operators run blocking
 (``smplpix.import_motion`` / ``smplpix.estimate_video``, then ``smplpix.export_body``), printing
 ``SMPLPIX_PROGRESS {json}`` lines for every job message and one ``SMPLPIX_BATCH {json}`` line per input state.
 A JSON summary (default ``DIR/summary.json``) lists every input with its outputs or its error. Exit code 0 only if
@@ -26,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.append(str(REPO / "scripts"))  # farm/ (per-input jobs, engines, the retarget step)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 MOTION_SUFFIXES = (".npz", ".smpl", ".pkl")
+SCAN_SUFFIXES = (".ply", ".obj", ".stl", ".glb", ".gltf", ".off", ".xyz")  # and .npz holding `points`
+SCAN_MODELS = ("anny", "smplx", "smplh", "smpl", "mano")
 FORMATS = ("blend", "fbx", "glb")
 
 
@@ -90,10 +94,23 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             out += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in
-                          VIDEO_SUFFIXES + MOTION_SUFFIXES)
+                          VIDEO_SUFFIXES + MOTION_SUFFIXES + SCAN_SUFFIXES)
         else:
             out.append(path)
     return out
+
+
+def is_point_npz(path: Path) -> bool:
+    """An .npz scan (``points`` or ``vertices``, no motion ``header``) rather than a motion file."""
+    if path.suffix.lower() != ".npz":
+        return False
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return bool({"points", "vertices"} & set(d.files)) and "header" not in d.files
+    except Exception:
+        return False
 
 
 def emit(record: dict) -> None:
@@ -146,11 +163,17 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
             bpy.ops.smplpix.estimate_people(filepath=str(path), start=start, end=end, stride=max(1, stride))
         else:
             bpy.ops.smplpix.estimate_video(filepath=str(path), start=start, end=end, stride=max(1, stride))
+    elif suffix in SCAN_SUFFIXES or is_point_npz(path):
+        s = bpy.context.scene.smplpix
+        s.scan_model = args.model if args.model in SCAN_MODELS else "anny"
+        bpy.ops.smplpix.scan_fit(filepath=str(path))
+        bpy.ops.smplpix.scan_rig()
     elif suffix in MOTION_SUFFIXES:
         bpy.ops.smplpix.import_motion(filepath=str(path), name=name)
     else:
         raise ValueError(f"{path.name}: unsupported input type {suffix!r}; use a video "
-                         f"({', '.join(VIDEO_SUFFIXES)}) or a motion file ({', '.join(MOTION_SUFFIXES)})")
+                         f"({', '.join(VIDEO_SUFFIXES)}), a motion file ({', '.join(MOTION_SUFFIXES)}) or a scan "
+                         f"({', '.join(SCAN_SUFFIXES)})")
     outputs = {}
     args.out.mkdir(parents=True, exist_ok=True)
     if suffix in VIDEO_SUFFIXES and args.avatar:

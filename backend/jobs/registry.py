@@ -37,6 +37,7 @@ JOB_MODULES = (
     "backend.jobs.estimate_multi_job",  # estimate_multi (several people / calibrated views)
     "backend.avatar.jobs",  # train_avatar, render_avatar
     "backend.generate.jobs",  # generate_random, generate_interpolate, generate_reroll
+    "backend.scan.jobs",  # scan_fit, scan_rig
 )
 TEST_JOB_MODULES = ("backend.jobs.testing",)  # count, fail (only with SMPLPIX_TEST_JOBS=1)
 

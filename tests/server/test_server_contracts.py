@@ -25,7 +25,7 @@ def _fields(cls: type[JobParams]) -> dict[str, object]:
 def _valid_base(cls: type[JobParams]) -> dict:
     """Parameters of ``cls`` that pass (required strings filled in)."""
     samples = {"input": "video.mp4", "checkpoint": "c.pt", "motion": "m.npz", "video": "v.mp4",
-               "videos": ["cam1.mp4", "cam2.mp4"], "a": "a.json", "b": "b.json", "record": "human_000.json",
+               "videos": ["cam1.mp4"], "a": "a.json", "b": "b.json", "record": "human_000.json",
                "factor": "pose", "scan": "scan.ply", "fit": "fit.npz"}
     base = {name: samples[name] for name in _fields(cls) if name in samples}
     cls.from_params(base)
