@@ -7,7 +7,10 @@ Run either way (same arguments):
 INPUT is a video (.mp4 .mov .avi .mkv .webm: estimated by the backend's ``estimate`` job), a motion file (.npz project
 motion or AMASS, .smpl, SMPLify-X .pkl), a 3D scan (.ply .obj .stl .glb .gltf .off .xyz, or an .npz of ``points``:
 fitted, then rigged, by the Scan panel's operators; the exports hold the fitted body and the rigged scan), or a
-folder of them. For each input the add-on's own operators run blocking
+folder of them. With ``--calibration CALIB`` the inputs are instead the videos of ONE calibrated multi-camera take
+(in the calibration's camera order, optional ``--offsets``): they become one output set named after the calibration,
+holding the body (or every person, ``--people all``) in the calibration's world frame and one camera per view with
+its video plate. For each input the add-on's own operators run blocking
 (``smplpix.import_motion`` / ``smplpix.estimate_video``, then ``smplpix.export_body``), printing
 ``SMPLPIX_PROGRESS {json}`` lines for every job message and one ``SMPLPIX_BATCH {json}`` line per input state.
 A JSON summary (default ``DIR/summary.json``) lists every input with its outputs or its error. Exit code 0 only if
@@ -55,6 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="video frames to estimate (0-based, END exclusive; default all)")
     p.add_argument("--people", choices=("main", "all"), default="main",
                    help="videos: the main person (default) or every person, all in the same .blend/.fbx/.glb")
+    p.add_argument("--calibration", type=Path, metavar="CALIB.qca.txt|.toml",
+                   help="the inputs are the videos of one calibrated take, in the calibration's camera order: one "
+                   "output set with the body (or every person) in world coordinates and one camera per view")
+    p.add_argument("--offsets", default="", metavar="0,0,2,0",
+                   help="with --calibration: per video, the frame that is the take's frame 0 (default all 0)")
     p.add_argument("--avatar", action="store_true",
                    help="videos: also train the SMPLpix avatar and render its preview (the whole Video to Avatar job)")
     p.add_argument("--avatar-steps", type=int, default=2000, help="avatar training steps (with --avatar)")
@@ -81,6 +89,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     bad = sorted(set(args.formats) - set(FORMATS))
     if bad or not args.formats:
         p.error(f"--formats {bad or 'empty'}: choose from {', '.join(FORMATS)}")
+    if args.offsets and not args.calibration:
+        p.error("--offsets needs --calibration (the frame offsets of a multi-camera take's videos)")
+    if args.calibration and (args.avatar or args.retarget or args.engine == "ray" or args.workers):
+        p.error("--calibration makes one take of the inputs: it does not combine with --avatar, --retarget, "
+                "--engine ray or --workers")
     from farm.retarget_step import check_retarget_args
 
     if error := check_retarget_args(args):
@@ -142,6 +155,95 @@ def setup_blender(args: argparse.Namespace):
     return bpy
 
 
+def check_take(args: argparse.Namespace, videos: list[Path], python: str) -> str | None:
+    """A calibrated take's inputs against its calibration (camera count, image sizes, frame counts after the
+    offsets), checked by the backend's own ``check_inputs`` (in this process, or in the backend interpreter where
+    this one lacks OpenCV). Returns one user-facing line, or None when the take is fine."""
+    bad = [v for v in videos if v.suffix.lower() not in VIDEO_SUFFIXES or not v.is_file()]
+    if not args.calibration.is_file():
+        return f"{args.calibration}: no such calibration file; give the take's .qca.txt or .toml"
+    if bad:
+        return (f"{bad[0]}: not a video file; with --calibration every input is one view's video "
+                f"({', '.join(VIDEO_SUFFIXES)})")
+    request = json.dumps({"videos": [str(v) for v in videos], "calibration": str(args.calibration),
+                          "offsets": args.offsets, "frames": list(args.frame_range)})
+    try:
+        import cv2  # noqa: F401  (the check reads the videos with OpenCV)
+    except ImportError:
+        import subprocess
+
+        proc = subprocess.run([python, "-c", f"import sys; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'scripts')!r}]; "
+                               "from batch_convert import take_error; print(take_error(sys.argv[1]) or '')", request],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            return f"{args.calibration}: the take could not be checked: {proc.stderr.strip().splitlines()[-1:]}"
+        return proc.stdout.strip() or None
+    return take_error(request)
+
+
+def take_error(request: str) -> str | None:
+    """The check of ``check_take`` on its JSON request; the error line or None."""
+    from backend.fitting.estimate import EstimateRequest
+    from backend.fitting.multiview_estimate import MultiViewRequest, check_inputs, parse_offsets
+    from backend.perception.frames import FrameRange
+
+    r = json.loads(request)
+    videos = tuple(Path(v) for v in r["videos"])
+    start, end, stride = r["frames"]
+    try:
+        base = EstimateRequest(input=videos[0], output=Path("unused.npz"),
+                               frames=FrameRange(start, end or None, max(1, stride)))
+        check_inputs(MultiViewRequest(base=base, videos=videos, calibration=Path(r["calibration"]),
+                                      offsets=parse_offsets(r["offsets"], len(videos))))
+    except (ValueError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def take_name(calibration: Path) -> str:
+    """Outputs of a calibrated take are named after its calibration file (``Calib.qca.txt`` -> ``Calib``)."""
+    return calibration.name.split(".")[0] or "take"
+
+
+def convert_take(bpy, videos: list[Path], args: argparse.Namespace, kinds: tuple[str, ...]) -> dict:
+    """Estimate one calibrated take (every view jointly) and write its outputs; raises with a user-facing reason."""
+    if "estimate_multi" not in kinds:
+        raise ValueError(f"{args.calibration.name}: this backend has no 'estimate_multi' capability (multi-camera "
+                         "estimation is not installed)")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    s = bpy.context.scene.smplpix
+    s.model = args.model
+    s.calibration_path = str(args.calibration.resolve())
+    s.other_videos = ";".join(str(v.resolve()) for v in videos[1:])
+    s.video_offsets = args.offsets
+    start, end, stride = args.frame_range
+    bpy.ops.smplpix.estimate_people(filepath=str(videos[0].resolve()), start=start, end=end, stride=max(1, stride),
+                                    people="ALL" if args.people == "all" else "MAIN")
+    return write_outputs(bpy, take_name(args.calibration), args, every_body=True)
+
+
+def write_outputs(bpy, name: str, args: argparse.Namespace, every_body: bool, export=None) -> dict:
+    """The scene's bodies (and cameras) as OUT/<name>.blend/.fbx/.glb, per ``args.formats``."""
+    outputs = {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for fmt in args.formats:
+        target = args.out / f"{name}.{fmt}"
+        if fmt == "blend":
+            bpy.ops.wm.save_as_mainfile(filepath=str(target), copy=True)
+        elif export:
+            from blender_addon.export.exporter import export_scene
+
+            export_scene([export], target, args.fbx_preset if fmt == "fbx" else args.glb_preset)
+        else:
+            preset = args.fbx_preset if fmt == "fbx" else args.glb_preset
+            bpy.ops.smplpix.export_body(filepath=str(target), preset=preset, every_body=every_body)
+        if not target.is_file():
+            raise RuntimeError(f"{name}: {target} was not written")
+        outputs[fmt] = str(target)
+    scene = bpy.context.scene
+    return {"outputs": outputs, "frames": scene.frame_end - scene.frame_start + 1, "fps": scene.render.fps}
+
+
 def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...]) -> dict:
     """Build one input in an empty scene and write its outputs; raises with a user-facing reason."""
     suffix = path.suffix.lower()
@@ -175,31 +277,17 @@ def convert_one(bpy, path: Path, args: argparse.Namespace, kinds: tuple[str, ...
                          f"({', '.join(VIDEO_SUFFIXES)}), a motion file ({', '.join(MOTION_SUFFIXES)}) or a scan "
                          f"({', '.join(SCAN_SUFFIXES)})")
     outputs = {}
-    args.out.mkdir(parents=True, exist_ok=True)
     if suffix in VIDEO_SUFFIXES and args.avatar:
+        args.out.mkdir(parents=True, exist_ok=True)
         outputs.update(keep_avatar(bpy, name, args.out))
-    export = None
+    export = report = None
     if args.retarget:
         from farm.retarget_step import retarget_body
 
         export, report = retarget_body(bpy, args, path if suffix in MOTION_SUFFIXES else None)
-    for fmt in args.formats:
-        target = args.out / f"{name}.{fmt}"
-        if fmt == "blend":
-            bpy.ops.wm.save_as_mainfile(filepath=str(target), copy=True)
-        elif export:
-            from blender_addon.export.exporter import export_scene
-
-            export_scene([export], target, args.fbx_preset if fmt == "fbx" else args.glb_preset)
-        else:
-            preset = args.fbx_preset if fmt == "fbx" else args.glb_preset
-            bpy.ops.smplpix.export_body(filepath=str(target), preset=preset, every_body=args.people == "all")
-        if not target.is_file():
-            raise RuntimeError(f"{path.name}: {target} was not written")
-        outputs[fmt] = str(target)
-    scene = bpy.context.scene
-    return {"outputs": outputs, "frames": scene.frame_end - scene.frame_start + 1, "fps": scene.render.fps,
-            **({"retarget": report} if export else {})}
+    result = write_outputs(bpy, name, args, every_body=args.people == "all", export=export)
+    result["outputs"] = {**outputs, **result["outputs"]}
+    return {**result, **({"retarget": report} if export else {})}
 
 
 def keep_avatar(bpy, name: str, out: Path) -> dict:
@@ -244,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     from blender_addon.preferences import backend_python, get_prefs
 
     prefs = get_prefs()
+    if args.calibration and (error := check_take(args, inputs, backend_python(prefs))):
+        print(f"batch_convert: {error}", file=sys.stderr)  # before the backend starts; nothing written
+        return 2
     try:
         SESSION.start(python=backend_python(prefs), job_root=tempfile.mkdtemp(prefix="smplpix-batch-"),
                       device=args.device)
@@ -253,15 +344,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = []
     started = time.time()
+    jobs = [args.calibration] if args.calibration else inputs  # a calibrated take is one job of all its videos
     try:
-        for i, path in enumerate(inputs):
-            emit({"index": i, "total": len(inputs), "input": str(path), "state": "start"})
+        for i, path in enumerate(jobs):
+            emit({"index": i, "total": len(jobs), "input": str(path), "state": "start"})
             t0 = time.monotonic()
             entry = {"input": str(path), "ok": False}
             try:
                 if not SESSION.running:  # a previous input crashed the backend: start a fresh one
                     SESSION.start(python=backend_python(prefs), device=args.device)
-                entry.update(convert_one(bpy, path, args, SESSION.kinds))
+                if args.calibration:
+                    entry["videos"] = [str(v) for v in inputs]
+                    entry.update(convert_take(bpy, inputs, args, SESSION.kinds))
+                else:
+                    entry.update(convert_one(bpy, path, args, SESSION.kinds))
                 entry["ok"] = True
             except (RuntimeError, ValueError, OSError, BackendError) as exc:
                 entry["error"] = str(exc).removeprefix("Error: ").strip()
@@ -270,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry["traceback"] = traceback.format_exc()
             entry["seconds"] = round(time.monotonic() - t0, 3)
             results.append(entry)
-            emit({"index": i, "total": len(inputs), "input": str(path), "state": "done" if entry["ok"] else "failed",
+            emit({"index": i, "total": len(jobs), "input": str(path), "state": "done" if entry["ok"] else "failed",
                   **({"error": entry["error"]} if not entry["ok"] else {"outputs": entry["outputs"]})})
     finally:
         SESSION.stop()
