@@ -34,7 +34,7 @@ def test_addon_ui_estimate_people_on_four_calibrated_views(session, shared_data)
     for arm in people[:2]:  # the two people seen by several views stand inside the ring of cameras, on the floor
         root = np.asarray(arm.matrix_world @ arm.pose.bones[0].head)
         assert np.all(root[:2] > centres[:, :2].min(0)) and np.all(root[:2] < centres[:, :2].max(0)), root
-        assert -0.2 < root[2] < 1.4, root  # the root joint near the floor, metres (world Z up), not a camera frame
+        assert 0.2 < root[2] < 1.3, root  # root joint (hips) height, metres (world Z up): measured 0.45-0.61
         assert arm.animation_data and arm.animation_data.action
     cameras = {o.name: o for o in bpy.data.objects if o.type == "CAMERA"}
     assert sorted(cameras) == sorted(f"Camera {c.name}" for c in cams)
