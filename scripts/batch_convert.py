@@ -176,7 +176,8 @@ def check_take(args: argparse.Namespace, videos: list[Path], python: str) -> str
                                "from batch_convert import take_error; print(take_error(sys.argv[1]) or '')", request],
                               capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
-            return f"{args.calibration}: the take could not be checked: {proc.stderr.strip().splitlines()[-1:]}"
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return f"{args.calibration}: the take could not be checked ({python}: {last})"
         return proc.stdout.strip() or None
     return take_error(request)
 

@@ -47,6 +47,22 @@ def test_batch_offsets_need_a_calibration(repo_root, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_batch_take_check_runs_in_the_backend_interpreter_without_opencv(tmp_path, monkeypatch):
+    """Under Blender's own Python (no OpenCV) the take is checked by the backend interpreter, same message."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+    import argparse
+
+    from batch_convert import check_take
+
+    videos = [write_video(tmp_path / f"v{i}.mp4", 4) for i in range(2)]
+    args = argparse.Namespace(calibration=write_toml(tmp_path / "calib.toml", 3), offsets="", frame_range=[0, 0, 1])
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError here, as in Blender
+    error = check_take(args, videos, sys.executable)
+    assert error and error.startswith(f"{args.calibration} holds 3 cameras") and "v0.mp4, v1.mp4" in error
+    args.calibration = write_toml(tmp_path / "calib2.toml", 2)
+    assert check_take(args, videos, sys.executable) is None
+
+
 @pytest.mark.slow
 def test_batch_shared_take_every_person(repo_root, shared_data, tmp_path):
     """12 frames of the 4-view take, --people all: one .blend with a body per person and 4 plated cameras at the
