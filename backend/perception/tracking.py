@@ -238,6 +238,7 @@ def _load_cached(index: Path) -> TrackingResult | None:
 
 
 def _save_cached(index: Path, key: str, result: TrackingResult) -> None:
+    index.parent.mkdir(parents=True, exist_ok=True)  # also when nobody was followed (no track file made it)
     files = []
     for i, kp in enumerate(result.people):
         name = f"people_{key}_{i:02d}.npz"
