@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "CancelToken", "Cancelled", "Progress", "cache_root", "check_writable", "detections_cache"]
@@ -77,3 +78,17 @@ def check_writable(folder: str | Path, what: str = "output folder") -> Path:
         raise PermissionError(f"{folder}: cannot write the {what} here ({exc.strerror or type(exc).__name__}); "
                               "choose a folder you can write to") from exc
     return folder
+
+
+@contextlib.contextmanager
+def torch_threads(count: int = 1) -> Iterator[None]:
+    """Run the block with ``count`` torch CPU threads, then restore the previous count. One thread: small batched
+    ops run faster on a shared CPU, and results do not depend on the machine's core count (reproducible output)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

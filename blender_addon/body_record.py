@@ -78,6 +78,13 @@ class SMPLPIX_PG_object(bpy.types.PropertyGroup):
                                          description="The video this body was estimated from")
     avatar_path: bpy.props.StringProperty(name="Avatar", subtype="FILE_PATH",
                                           description="Trained SMPLpix avatar checkpoint of this person")
+    scan: bpy.props.PointerProperty(type=bpy.types.Object, name="Scan",
+                                    description="The scan mesh this body was fitted to (Scan > Fit Body)")
+    scan_path: bpy.props.StringProperty(name="Scan File", subtype="FILE_PATH",
+                                        description="The scan file this body was fitted to")
+    scan_fit_path: bpy.props.StringProperty(name="Scan Fit", subtype="FILE_PATH",
+                                            description="The one-frame fit motion of the scan")
+    scan_axes: bpy.props.StringProperty(name="Scan Axes", description="Up axis of the scan's fit")
     fast_playback: bpy.props.BoolProperty(
         name="Fast Playback", default=False, update=_update_fast_playback,
         description="Mute the pose-corrective shape keys (their keyframes stay) for real-time viewport playback")

@@ -21,6 +21,7 @@ import torch
 from smplx.lbs import batch_rigid_transform
 
 from backend.fitting.skeleton import matrix_to_rotvec, rotvec_to_matrix
+from backend.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -392,11 +393,7 @@ def apply_face_fit(fit, kp, model, settings: FaceFitSettings = FaceFitSettings()
         log.warning("%s: no landmark embedding next to the model file; jaw and expression are not fitted",
                     model.name)
         return fit, None, None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small ops: faster single-threaded, and the CPU is shared
-    try:
+    with torch_threads(1):  # small ops: faster single-threaded, and the CPU is shared
         face = fit_face_params(model, kp.face, fit.rotvec, fit.transl, fit.shape, fit.K, fit.cam_R, fit.cam_t,
                                settings, emb, progress=progress, cancelled=cancelled)
-    finally:
-        torch.set_num_threads(threads)
     return dataclasses.replace(fit, rotvec=face.rotvec, transl=face.transl), face.expression, face

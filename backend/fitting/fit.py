@@ -24,7 +24,7 @@ from backend.fitting.losses import FitParams, FitSchedule, landmarks, project, t
 from backend.fitting.problem import FitProblem, body_part, lowpass, prepare_problem
 from backend.fitting.skeleton import matrix_to_rotvec, rotvec_to_matrix
 from backend.perception.keypoints import Keypoints
-from backend.runtime import Cancelled
+from backend.runtime import Cancelled, torch_threads
 
 __all__ = ["FitCancelled", "FitResult", "FitSettings", "body_part", "fit_keypoints"]
 
@@ -107,13 +107,9 @@ def fit_keypoints(kp: Keypoints, model: BodyModel, settings: FitSettings = FitSe
     """Fit ``model`` to the detections ``kp`` (frames in kp order). Frames without a detection are filled in by
     the temporal terms."""
     t_start = time.perf_counter()
-    threads = torch.get_num_threads()
-    if settings.device == "cpu":
-        torch.set_num_threads(1)  # the CPU is shared with detection; small ops are faster single-threaded
-    try:
+    # the CPU is shared with detection; small ops are faster single-threaded
+    with torch_threads(1 if settings.device == "cpu" else torch.get_num_threads()):
         return _fit(kp, model, settings, progress, cancelled, t_start)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:

@@ -25,6 +25,7 @@ from backend.generate.prior import (
     sample_betas,
     solve_height_phenotype,
 )
+from backend.runtime import torch_threads
 from blender_addon.core.jobs.generate import FACTORS
 from blender_addon.core.motion import Motion
 from blender_addon.core.rigspec import RigSpec
@@ -124,7 +125,7 @@ class AnnyGenerator:
         import torch
 
         p = torch.tensor([[d[n] for n in self.names] for d in phenotypes], dtype=self.body.dtype)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(1):  # the same bytes on any machine
             verts, _ = self.body._phenotype_rest(p.to(self.body.base_phenotype.device))
         z = verts[..., 2]
         return (z.max(1).values - z.min(1).values).double().cpu().numpy()
@@ -142,7 +143,8 @@ class AnnyGenerator:
         import torch
 
         pheno = torch.tensor([[float(shape["phenotype"][n]) for n in self.names]], dtype=self.body.dtype)
-        rig = self.body.rig_spec(shape=pheno - self.body.base_phenotype.cpu())
+        with torch_threads(1):  # the same bytes on any machine
+            rig = self.body.rig_spec(shape=pheno - self.body.base_phenotype.cpu())
         return rig, np.zeros(len(rig.shape_names))
 
 

@@ -15,10 +15,6 @@ from .base import JobOperator, JobStep, UserError, backend_poll
 from .body import select_only, tag_built
 from .targets import body_armature, existing_path, model_dir_param
 
-SCAN_FILE = "smplpix_scan_file"  # armature: the scan file the body was fitted to
-SCAN_FIT = "smplpix_scan_fit"  # armature: the one-frame fit motion
-SCAN_OBJECT = "smplpix_scan_object"  # armature: the scan's mesh object in the scene
-SCAN_AXES = "smplpix_scan_axes"
 
 
 def selected_scan_object(context):
@@ -106,7 +102,8 @@ class SMPLPIX_OT_scan_fit(JobOperator, bpy.types.Operator):
         if ob is None:
             with np.load(result.files["scan"], allow_pickle=False) as d:
                 ob = add_scan_object(Path(scan).stem, d["vertices"], d["faces"], motion.up_axis)
-        arm[SCAN_FILE], arm[SCAN_FIT], arm[SCAN_OBJECT], arm[SCAN_AXES] = scan, motion_path, ob.name, motion.up_axis
+        rec = arm.smplpix  # the body record: the scan as a pointer (a rename does not break it)
+        rec.scan, rec.scan_path, rec.scan_fit_path, rec.scan_axes = ob, scan, motion_path, motion.up_axis
         select_only(built.armature)
         self.report({"INFO"}, f"Fitted {motion.model} to {Path(scan).name}: "
                               f"{motion.metadata.get('chamfer_mm', 0):.1f} mm Chamfer")
@@ -124,7 +121,7 @@ class SMPLPIX_OT_scan_rig(JobOperator, bpy.types.Operator):
         if not backend_poll(cls, ScanRigParams.KIND):
             return False
         arm = body_armature(context)
-        if arm is None or SCAN_FIT not in arm:
+        if arm is None or not arm.smplpix.scan_fit_path:
             cls.poll_message_set("Select a body made by Fit Body first")
             return False
         return True
@@ -133,10 +130,10 @@ class SMPLPIX_OT_scan_rig(JobOperator, bpy.types.Operator):
         from ..builders.mesh import add_vertex_groups
 
         arm = body_armature(context)
-        ob = bpy.data.objects.get(arm[SCAN_OBJECT])
-        if ob is None:
-            raise UserError(f"the scan object {arm[SCAN_OBJECT]!r} is gone; fit the body again")
-        params = ScanRigParams(scan=arm[SCAN_FILE], fit=arm[SCAN_FIT]).to_params()
+        ob = arm.smplpix.scan
+        if ob is None or ob.name not in bpy.data.objects:
+            raise UserError("the scan mesh this body was fitted to is gone; fit the body again")
+        params = ScanRigParams(scan=arm.smplpix.scan_path, fit=arm.smplpix.scan_fit_path).to_params()
         params = model_dir_param(get_prefs(context), params, arm.smplpix.model)
         result = yield JobStep(ScanRigParams.KIND, params, f"Rig {ob.name}")
         with np.load(result.files["weights"], allow_pickle=False) as d:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..operators.scan import SCAN_FIT, SCAN_OBJECT, selected_scan_object
+from ..operators.scan import selected_scan_object
 from ..operators.targets import body_armature
 from .panels import _Panel
 
@@ -25,8 +25,9 @@ class SMPLPIX_PT_scan(_Panel, bpy.types.Panel):
         col.prop(s, "scan_model")
         col.operator("smplpix.scan_fit", icon="MOD_SHRINKWRAP")
         arm = body_armature(context)
-        if arm is not None and SCAN_FIT in arm:
-            col.label(text=f"Scan: {arm.get(SCAN_OBJECT, '?')}", icon="CHECKMARK")
+        if arm is not None and arm.smplpix.scan_fit_path:
+            scan = arm.smplpix.scan
+            col.label(text=f"Scan: {scan.name if scan is not None else '?'}", icon="CHECKMARK")
         col.operator("smplpix.scan_rig", icon="ARMATURE_DATA")
         col.prop(s, "motion_path")
         col.operator("smplpix.scan_apply_motion", icon="ACTION")

@@ -12,6 +12,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
+from blender_addon import body_record  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory) -> Path:
@@ -49,7 +51,7 @@ def test_addon_ui_video_to_avatar_chains_every_step(session, short_clip, capsys)
     assert image.source == "SEQUENCE" and image["smplpix_frames"] == 32
     # the preview is a full-frame layer over the camera's video plate (viewport) and in the compositor (renders)
     assert any(bg.source == "IMAGE" and bg.image == image for bg in cam.data.background_images)
-    assert scene.compositing_node_group is not None and image.size[:] == tuple(cam["smplpix_image_size"])
+    assert scene.compositing_node_group is not None and image.size[:] == body_record.camera_image_size(cam)
     # The body stands in front of the camera, inside its view, on every checked frame.
     for frame in (scene.frame_start, scene.frame_end):
         scene.frame_set(frame)

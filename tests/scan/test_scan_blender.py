@@ -103,7 +103,7 @@ def test_scan_panel_operators_end_to_end(addon, hand_scan, tmp_path):
     s.scan_model = "mano"
     assert bpy.ops.smplpix.scan_fit() == {"FINISHED"}
     arm = bpy.context.view_layer.objects.active
-    assert arm.type == "ARMATURE" and arm["smplpix_scan_object"] == "HandScan"
+    assert arm.type == "ARMATURE" and arm.smplpix.scan.name == "HandScan"
     before = _world_vertices(scan)
     assert bpy.ops.smplpix.scan_rig() == {"FINISHED"}
     assert scan.parent == arm and len(scan.vertex_groups) == 16
