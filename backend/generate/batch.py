@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backend.generate.human import FACTORS, GenerateOptions, make_generator, realise, sample_factor, sample_human
+from backend.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 RECORD_VERSION = 1
@@ -47,6 +48,7 @@ def write_human(out: Path, name: str, generator, opts: GenerateOptions, index: i
     return record
 
 
+@torch_threads(1)  # the same bytes on any machine: results must not depend on the core count
 def generate_random(count: int, opts: GenerateOptions, out: str | Path, model_dir: str | None = None,
                     progress: Progress | None = None, generator=None) -> Path:
     """Write ``count`` random humans into ``out``; returns the path of ``humans.json``."""
@@ -133,6 +135,7 @@ def options_of(record: dict) -> GenerateOptions:
     return GenerateOptions(**o)
 
 
+@torch_threads(1)  # the same bytes on any machine: results must not depend on the core count
 def rebuild(record: dict, out: str | Path, name: str | None = None, generator=None,
             model_dir: str | None = None) -> dict:
     """Realise a (possibly hand-edited) record as it is: its factors' values, not their streams, decide the body
@@ -145,6 +148,7 @@ def rebuild(record: dict, out: str | Path, name: str | None = None, generator=No
                        {})
 
 
+@torch_threads(1)  # the same bytes on any machine: results must not depend on the core count
 def reroll(record: dict, factor: str, seed: int, out: str | Path, name: str | None = None, generator=None,
            model_dir: str | None = None) -> dict:
     """A copy of ``record`` with one factor drawn again from stream (seed, index); written into ``out``."""

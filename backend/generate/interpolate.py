@@ -22,6 +22,7 @@ from backend.generate.face import face_coefficients
 from backend.generate.human import make_generator, rest_body
 from backend.generate.motion_sources import motion_for
 from blender_addon.core.motion import Motion
+from backend.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 MORPH_KEYS = 4
@@ -63,6 +64,7 @@ def morph_weights(frames: int, keys: int = MORPH_KEYS) -> tuple[np.ndarray, np.n
     return t, np.clip(keys * t[:, None] - k[None], 0.0, 1.0)
 
 
+@torch_threads(1)  # the same bytes on any machine: results must not depend on the core count
 def interpolate(spec_a: str | Path, spec_b: str | Path, frames: int, out: str | Path, fps: float | None = None,
                 model_dir: str | None = None, name: str = "interp", generator=None) -> dict:
     """Write ``name.npz`` (rig), ``name.motion.npz`` and ``name.json`` into ``out``; returns {role: path}."""
