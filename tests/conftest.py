@@ -95,3 +95,15 @@ def synthetic_model_dir() -> Path:
         except OSError:  # another session wrote it first
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+# ---- Blender (PyPI bpy) -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def empty_scene():
+    """A fresh, empty Blender file for each test (skipped without the bpy module)."""
+    bpy = pytest.importorskip("bpy")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    yield bpy.context.scene
+    bpy.ops.wm.read_factory_settings(use_empty=True)

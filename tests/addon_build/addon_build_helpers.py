@@ -4,6 +4,7 @@ shape/expression/pose blendshapes, random motions, and evaluation of built rigs 
 from __future__ import annotations
 
 import numpy as np
+from bpy_helpers import evaluated_local_verts  # noqa: F401  (re-exported for the build tests)
 
 from blender_addon.core.motion import Camera, Motion
 from blender_addon.core.rigspec import RigSpec
@@ -112,14 +113,3 @@ def world_heads(arm_ob, names) -> np.ndarray:
     return m[:, :3, 3] @ W[:3, :3].T + W[:3, 3]
 
 
-def evaluated_local_verts(mesh_ob) -> np.ndarray:
-    """(V, 3) vertices of the evaluated (deformed) mesh in the object's own coordinates."""
-    import bpy
-
-    dg = bpy.context.evaluated_depsgraph_get()
-    ev = mesh_ob.evaluated_get(dg)
-    me = ev.to_mesh()
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
-    return co.reshape(-1, 3).astype(np.float64)

@@ -8,13 +8,6 @@ from addon_build_helpers import make_toy_rig
 from blender_addon.core.rigspec import RigSpec
 
 
-@pytest.fixture
-def empty_scene():
-    """A fresh, empty Blender file for each test."""
-    bpy = pytest.importorskip("bpy")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    yield bpy.context.scene
-    bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
 @pytest.fixture(scope="session")

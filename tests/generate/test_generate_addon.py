@@ -10,6 +10,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
+from bpy_helpers import evaluated_world_verts  # noqa: E402
+
 from blender_addon.core.motion import Motion  # noqa: E402
 from blender_addon.core.rigspec import RigSpec  # noqa: E402
 from blender_addon.core.rotations import rotvec_to_matrix  # noqa: E402
@@ -21,15 +23,6 @@ def _mesh(arm):
     return next(c for c in arm.children if c.type == "MESH")
 
 
-def _evaluated(ob) -> np.ndarray:
-    dg = bpy.context.evaluated_depsgraph_get()
-    ev = ob.evaluated_get(dg)
-    me = ev.to_mesh()
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
-    M = np.array(ob.matrix_world)
-    return co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3]
 
 
 def _select(*names, active):
@@ -56,13 +49,13 @@ def test_generate_operators_headless(session, capsys, tmp_path):
     scene.frame_set(4)
     want, _ = rig.skin(rotvec_to_matrix(motion.rotvec[3:4]), motion.transl[3:4],
                        expression=motion.expression[3] if motion.expression is not None else None)
-    got = _evaluated(_mesh(a0))
+    got = evaluated_world_verts(_mesh(a0))
     assert np.abs(got - want[0]).max() < 2e-3
     scene.frame_set(1)
 
     # Re-roll the pose of Human000: same name, place and body; a new record; Human001 untouched.
     before = json.loads(open(a0[RECORD]).read())
-    untouched = _evaluated(_mesh(arms[1]))
+    untouched = evaluated_world_verts(_mesh(arms[1]))
     _select("Human000", active="Human000")
     assert bpy.ops.smplpix.reroll_human(factor="pose", seed=11) == {"FINISHED"}
     a0 = bpy.data.objects["Human000"]
@@ -70,7 +63,7 @@ def test_generate_operators_headless(session, capsys, tmp_path):
     assert after["factors"]["pose"] != before["factors"]["pose"]
     assert after["factors"]["shape"] == before["factors"]["shape"]
     assert a0.location.x == pytest.approx(0.0) and len([o for o in bpy.data.objects if o.get(RECORD)]) == 2
-    np.testing.assert_allclose(_evaluated(_mesh(bpy.data.objects["Human001"])), untouched, atol=1e-6)
+    np.testing.assert_allclose(evaluated_world_verts(_mesh(bpy.data.objects["Human001"])), untouched, atol=1e-6)
 
     # Interpolate Human000 -> Human001 (active): morph shape keys animated from 0 to 1.
     _select("Human000", "Human001", active="Human001")
@@ -85,7 +78,7 @@ def test_generate_operators_headless(session, capsys, tmp_path):
     want, _ = m_rig.skin(rotvec_to_matrix(m_motion.rotvec[9:10]), m_motion.transl[9:10],
                          expression=m_motion.expression[9])
     assert morph.location.x == pytest.approx(3.0)  # right of the pair
-    got = _evaluated(_mesh(morph)) - np.array(morph.location)
+    got = evaluated_world_verts(_mesh(morph)) - np.array(morph.location)
     assert np.abs(got - want[0]).max() < 2e-3  # the bones follow the morph exactly
     b_rig = RigSpec.load(bpy.data.objects["Human001"].smplpix.rig_path)
     rest_b, _ = m_rig.rest_state(np.zeros(len(m_rig.shape_names)), m_motion.expression[9] * (np.arange(
@@ -108,7 +101,7 @@ def test_generate_operators_headless(session, capsys, tmp_path):
         mesh = next(o for o in bpy.data.objects if o.type == "MESH")
         assert len(arm.data.bones) == b_rig.num_joints
         assert sum(len(p.vertices) - 2 for p in mesh.data.polygons) == len(b_rig.faces)
-        co = _evaluated(mesh)
+        co = evaluated_world_verts(mesh)
         assert np.all(np.isfinite(co)) and 0.8 < np.ptp(co[:, 2]) / np.ptp(b_rig.template[:, 2]) < 1.05
 
 

@@ -25,11 +25,3 @@ def walk_motion(anny_rig):
     from backend.demo.sample_motion import sample_motion
 
     return dataclasses.replace(sample_motion(anny_rig.joint_names, frames=60), camera=None)
-
-
-@pytest.fixture
-def empty_scene():
-    bpy = pytest.importorskip("bpy")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    yield bpy.context.scene
-    bpy.ops.wm.read_factory_settings(use_empty=True)

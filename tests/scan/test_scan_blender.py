@@ -11,20 +11,13 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
+
+from bpy_helpers import evaluated_world_verts  # noqa: E402
 import addon_utils  # noqa: E402
 
 from blender_addon.core.motion import Motion  # noqa: E402
 
 
-def _world_vertices(ob) -> np.ndarray:
-    deps = bpy.context.evaluated_depsgraph_get()
-    ev = ob.evaluated_get(deps)
-    me = ev.to_mesh()
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
-    M = np.array(ob.matrix_world)
-    return co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3]
 
 
 @pytest.fixture()
@@ -50,7 +43,7 @@ def test_rigged_glb_imports_as_armature_and_skinned_scan(hand_glb):
     assert {g.name for g in scan.vertex_groups} >= set(motion.joint_names)
     assert any(m.type == "ARMATURE" and m.object == arms[0] for m in scan.modifiers)
     # the imported scan sits where the scan file put it (glTF Y-up <-> the motion's axes), in metres
-    before = _world_vertices(scan)
+    before = evaluated_world_verts(scan)
     if motion.up_axis == "Y":  # Blender's importer turns glTF Y-up into Z-up: (x, y, z) -> (x, -z, y)
         expect = truth / 1000 @ np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]).T
     else:
@@ -61,7 +54,7 @@ def test_rigged_glb_imports_as_armature_and_skinned_scan(hand_glb):
     pb.rotation_mode = "XYZ"
     pb.rotation_euler = (0.0, 0.0, 1.0)
     bpy.context.view_layer.update()
-    moved = np.linalg.norm(_world_vertices(scan) - before, axis=1)
+    moved = np.linalg.norm(evaluated_world_verts(scan) - before, axis=1)
     assert moved.max() > 0.01 and np.median(moved) < 0.01  # the index finger bends, the rest stays
 
 
@@ -104,11 +97,11 @@ def test_scan_panel_operators_end_to_end(addon, hand_scan, tmp_path):
     assert bpy.ops.smplpix.scan_fit() == {"FINISHED"}
     arm = bpy.context.view_layer.objects.active
     assert arm.type == "ARMATURE" and arm.smplpix.scan.name == "HandScan"
-    before = _world_vertices(scan)
+    before = evaluated_world_verts(scan)
     assert bpy.ops.smplpix.scan_rig() == {"FINISHED"}
     assert scan.parent == arm and len(scan.vertex_groups) == 16
     bpy.context.scene.frame_set(1)
-    overlay = np.linalg.norm(_world_vertices(scan) - before, axis=1)
+    overlay = np.linalg.norm(evaluated_world_verts(scan) - before, axis=1)
     assert overlay.max() < 1e-3  # rigged, at the fitted pose, the scan has not moved
     # Apply Motion: a 10-frame motion moves the body and the rigged scan
     motion = Motion.load(arm.smplpix.motion_path)
@@ -119,7 +112,7 @@ def test_scan_panel_operators_end_to_end(addon, hand_scan, tmp_path):
            betas=motion.betas, up_axis=motion.up_axis, gender=motion.gender).save(moved_path)
     assert bpy.ops.smplpix.scan_apply_motion(filepath=str(moved_path)) == {"FINISHED"}
     bpy.context.scene.frame_set(10)
-    assert np.linalg.norm(_world_vertices(scan) - before, axis=1).max() > 0.01
+    assert np.linalg.norm(evaluated_world_verts(scan) - before, axis=1).max() > 0.01
     # export both with the project presets; they re-import clean
     for preset, name in (("fbx_generic", "scan.fbx"), ("glb_generic", "scan.glb")):
         bpy.context.view_layer.objects.active = arm
