@@ -8,8 +8,7 @@ import threading
 from pathlib import Path
 
 from backend.jobs.memory import on_free_memory
-from backend.jobs.registry import JobContext, JobError, register_job
-from blender_addon.core.jobs import ParamError
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from blender_addon.core.jobs.generate import GenerateInterpolateParams, GenerateRandomParams, GenerateRerollParams
 
 _GENERATORS: dict[tuple, object] = {}
@@ -20,13 +19,6 @@ _LOCK = threading.Lock()
 def clear_cache() -> None:
     with _LOCK:
         _GENERATORS.clear()
-
-
-def _params(cls, params: dict):
-    try:
-        return cls.from_params(params)
-    except ParamError as exc:
-        raise JobError(str(exc)) from exc
 
 
 def _generator(model: str, model_dir: str | None, gender: str, device: str):
@@ -51,7 +43,7 @@ def _user_errors():
 
 
 def generate_random_job(params: dict, ctx: JobContext) -> dict:
-    P = _params(GenerateRandomParams, params)
+    P = parse_params(GenerateRandomParams, params)
     from backend.generate.batch import generate_random
     from backend.generate.human import GenerateOptions
 
@@ -71,7 +63,7 @@ def generate_random_job(params: dict, ctx: JobContext) -> dict:
 
 
 def generate_interpolate_job(params: dict, ctx: JobContext) -> dict:
-    P = _params(GenerateInterpolateParams, params)
+    P = parse_params(GenerateInterpolateParams, params)
     from backend.generate.batch import load_record, options_of
     from backend.generate.interpolate import interpolate
 
@@ -88,7 +80,7 @@ def generate_interpolate_job(params: dict, ctx: JobContext) -> dict:
 
 
 def generate_reroll_job(params: dict, ctx: JobContext) -> dict:
-    P = _params(GenerateRerollParams, params)
+    P = parse_params(GenerateRerollParams, params)
     from backend.generate.batch import load_record, options_of, reroll
 
     try:

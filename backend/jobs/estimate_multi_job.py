@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.jobs.registry import JobContext, JobError, register_job
-from blender_addon.core.jobs import ParamError
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from blender_addon.core.jobs.multi import EstimateMultiParams
 
 
@@ -20,10 +19,7 @@ def estimate_multi_job(params: dict, ctx: JobContext) -> dict:
     from backend.perception.frames import FrameRange
     from backend.perception.people import PeopleSettings
 
-    try:
-        P = EstimateMultiParams.from_params(params)
-    except ParamError as exc:
-        raise JobError(str(exc)) from exc
+    P = parse_params(EstimateMultiParams, params)
     videos = tuple(Path(v).expanduser() for v in P.videos)
     for v in videos:
         if not v.exists():

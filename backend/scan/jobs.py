@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from backend.jobs.registry import JobContext, JobError, register_job
-from blender_addon.core.jobs import ParamError
+from backend.jobs.registry import JobContext, JobError, parse_params, register_job
 from blender_addon.core.jobs.scan import ScanFitParams, ScanRigParams
 
 
@@ -11,10 +10,7 @@ def scan_fit_job(params: dict, ctx: JobContext) -> dict:
     """Fit a body to ``params.scan``; returns {motion, rig[, mesh, detail]} (paths in the job folder)."""
     from backend.scan.pipeline import run_fit
 
-    try:
-        P = ScanFitParams.from_params(params)
-    except ParamError as exc:
-        raise JobError(str(exc)) from exc
+    P = parse_params(ScanFitParams, params)
     with _user_errors():
         out = run_fit(P, ctx.job_dir, lambda stage, done, total: ctx.progress(stage, done, total))
     return {k: str(v) for k, v in out.items()}
@@ -24,10 +20,7 @@ def scan_rig_job(params: dict, ctx: JobContext) -> dict:
     """Skin ``params.scan`` to the fit ``params.fit``; returns {glb, weights}."""
     from backend.scan.pipeline import run_rig
 
-    try:
-        P = ScanRigParams.from_params(params)
-    except ParamError as exc:
-        raise JobError(str(exc)) from exc
+    P = parse_params(ScanRigParams, params)
     with _user_errors():
         out = run_rig(P, ctx.job_dir, lambda stage, done, total: ctx.progress(stage, done, total))
     return {k: str(v) for k, v in out.items()}

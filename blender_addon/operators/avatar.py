@@ -57,7 +57,7 @@ class SMPLPIX_OT_train_avatar(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, "train_avatar"):
+        if not backend_poll(cls, TrainAvatarParams.KIND):
             return False
         arm = body_armature(context)
         if arm is None or not arm.smplpix.video_path or not arm.smplpix.motion_path:
@@ -79,7 +79,7 @@ class SMPLPIX_OT_render_avatar(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, "render_avatar"):
+        if not backend_poll(cls, RenderAvatarParams.KIND):
             return False
         arm = body_armature(context)
         if arm is None or not arm.smplpix.avatar_path:
