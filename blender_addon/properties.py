@@ -13,15 +13,17 @@ import bpy
 from .body_record import CLASSES as RECORD_CLASSES
 from .body_record import SMPLPIX_PG_object
 from .core.export_presets import preset_items
-from .core.names import ANNY_PHENOTYPES, BODY_MODELS, GENDERS
+from .core.names import ANNY_PHENOTYPES, BODY_MODELS, GENDERS, SCAN_MODELS
 
 _MODEL_LABELS = {
     "anny": ("Anny", "Open body model, built in; phenotype sliders, 52 facial expressions"),
     "smplx": ("SMPL-X", "Body, hands and face (needs the SMPL-X model files)"),
     "smplh": ("SMPL+H", "Body and hands (needs the SMPL+H model files)"),
     "smpl": ("SMPL", "Body only (needs the SMPL model files)"),
+    "mano": ("MANO (hand)", "A hand scan (needs the MANO model files)"),
 }
 MODEL_ITEMS = [(name, *_MODEL_LABELS[name]) for name in BODY_MODELS]
+SCAN_MODEL_ITEMS = [(name, *_MODEL_LABELS[name]) for name in SCAN_MODELS]
 GENDER_ITEMS = [(name, name.capitalize(), "") for name in GENDERS]
 
 
@@ -60,9 +62,7 @@ class SMPLPIX_PG_scene(bpy.types.PropertyGroup):
     scan_path: bpy.props.StringProperty(name="Scan", subtype="FILE_PATH",
                                         description="Scan file (.ply .obj .stl .glb .gltf .off, .npz/.xyz points); "
                                                     "empty: Fit Body uses the selected mesh")
-    scan_model: bpy.props.EnumProperty(name="Model", default="anny", items=[
-        ("anny", "Anny", "Anny (embedded)"), ("smplx", "SMPL-X", ""), ("smplh", "SMPL+H", ""), ("smpl", "SMPL", ""),
-        ("mano", "MANO (hand)", "A hand scan")])
+    scan_model: bpy.props.EnumProperty(name="Model", default="anny", items=SCAN_MODEL_ITEMS)
     # Avatar
     avatar_steps: bpy.props.IntProperty(name="Steps", min=1, max=1_000_000, default=2000,
                                         description="Training steps of the SMPLpix avatar")

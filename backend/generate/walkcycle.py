@@ -301,7 +301,7 @@ def walkcycle_motion(name: str, joint_names: tuple[str, ...], leg: float, frames
                      start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The cycle looped over ``frames`` at ``fps`` from phase ``start`` in [0, 1): rotvec (frames, J, 3), root
     translation (frames, 3) m (scaled to a body of hip-to-ankle length ``leg``, a stride per cycle, starting at 0)."""
-    from blender_addon.core.resample import _slerp_rotvec
+    from blender_addon.core.resample import slerp_rotvec
 
     cyc = cached_walkcycle(name)
     n = int(cyc.metadata["cycle_frames"])
@@ -309,7 +309,7 @@ def walkcycle_motion(name: str, joint_names: tuple[str, ...], leg: float, frames
     k, u = np.floor(t / n), t % n
     i0 = np.minimum(np.floor(u).astype(int), n - 1)
     alpha = u - i0
-    rv = _slerp_rotvec(cyc.rotvec, i0, alpha)
+    rv = slerp_rotvec(cyc.rotvec, i0, alpha)
     scale = leg / float(cyc.metadata["ref_leg_m"])
     tr = ((1 - alpha)[:, None] * cyc.transl[i0] + alpha[:, None] * cyc.transl[i0 + 1] +
           k[:, None] * np.asarray(cyc.metadata["stride_m"])) * scale

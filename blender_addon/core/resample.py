@@ -58,7 +58,9 @@ def _lerp(x: np.ndarray, i0: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (1.0 - a) * x[i0] + a * x[i1]
 
 
-def _slerp_rotvec(rotvec: np.ndarray, i0: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def slerp_rotvec(rotvec: np.ndarray, i0: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Rotations between frames: rotvec (T, ..., 3) axis-angle, i0 (N,) int frame index, alpha (N,) in [0, 1] ->
+    (N, ..., 3), the slerp from frame i0 towards i0 + 1 (clamped at the last frame), over the shorter arc."""
     q = quat_continuity(rotvec_to_quat(rotvec), axis=0)
     i1 = np.minimum(i0 + 1, q.shape[0] - 1)
     a = alpha.reshape((-1,) + (1,) * (q.ndim - 2))
@@ -83,7 +85,7 @@ def resample_motion(motion: Motion, fps_dst: float) -> Motion:
     return dataclasses.replace(
         motion,
         fps=float(fps_dst),
-        rotvec=_slerp_rotvec(motion.rotvec, i0, alpha),
+        rotvec=slerp_rotvec(motion.rotvec, i0, alpha),
         transl=_lerp(motion.transl, i0, alpha),
         expression=None if motion.expression is None else _lerp(motion.expression, i0, alpha),
         confidence=None if motion.confidence is None else _lerp(motion.confidence, i0, alpha),

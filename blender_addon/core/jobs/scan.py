@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from ..names import SCAN_MODELS
 from . import JobParams, job_contract, require
 
-ScanModel = Literal["anny", "smplx", "smplh", "smpl", "mano"]
+ScanModel = Literal[SCAN_MODELS]
 
 
 @job_contract
