@@ -4,6 +4,8 @@ scripts/eval/eval_multiview.py).
 - :func:`multiview_reference`: for the person one camera tracks, the 12 major MediaPipe landmarks triangulated
   robustly from the OTHER calibrated views; each view offers every person it sees (candidates), and the
   combination of candidates whose triangulation reprojects onto the tracked person in the held-out camera wins.
+- :func:`consistent_bones`: drops reference points that break the person's skeleton (mis-triangulations).
+- :func:`heldout_floor`: the held-out view's own 2D landmarks at the reference's depth (the benchmark's floor).
 - :func:`pa_mpjpe` (per-frame similarity alignment, Umeyama) and :func:`flexion_errors` (elbows, knees).
 - :func:`model_landmarks`: a fitted body's major landmarks in MediaPipe's definition (a vertex regressor), so the
   fit and MediaPipe's world landmarks are compared like with like.
@@ -18,12 +20,15 @@ import warnings
 import numpy as np
 
 from backend.fitting.metrics import MAJOR_JOINTS, similarity_transform
-from backend.perception.calibration import CameraCalib, project
+from backend.perception.calibration import CameraCalib, project, undistort
 from backend.perception.triangulate import triangulate_robust
 
 MAJOR = np.array(MAJOR_JOINTS)  # MediaPipe shoulders, elbows, wrists, hips, knees, ankles (L, R)
 # (parent, hinge, child) columns into MAJOR: elbows and knees.
 FLEXION = {"left elbow": (0, 2, 4), "right elbow": (1, 3, 5), "left knee": (6, 8, 10), "right knee": (7, 9, 11)}
+# Segments between columns of MAJOR whose length a person keeps: upper / lower arms and legs, shoulder and hip
+# widths, torso sides.
+SEGMENTS = ((0, 2), (2, 4), (1, 3), (3, 5), (6, 8), (8, 10), (7, 9), (9, 11), (0, 1), (6, 7), (0, 6), (1, 7))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -80,6 +85,42 @@ def multiview_reference(cams: list[CameraCalib], heldout: int, tracked: np.ndarr
     return Reference(points=np.where(valid[..., None], tri.points[f, best], np.nan), valid=valid, views=views,
                      error_px=np.where(valid, tri.mean_error_px[f, best], np.nan),
                      heldout_px=np.where(matched, dist[f, best], np.nan))
+
+
+def consistent_bones(ref: Reference, tol: float = 0.3, min_frames: int = 5) -> Reference:
+    """``ref`` without the points that break the person's skeleton. Per frame, while a segment (:data:`SEGMENTS`)
+    between two valid points is more than ``tol`` (fraction) longer or shorter than its median over the take (where
+    at least ``min_frames`` frames have it), the point in most such segments (then: in fewest agreeing ones) is
+    dropped. A person keeps their segment lengths, so such a point is a mis-triangulation (a mismatched or swapped
+    view); the reference drops it for every method alike."""
+    a, b = np.array(SEGMENTS).T
+    length = np.linalg.norm(ref.points[:, a] - ref.points[:, b], axis=-1)  # (F, S)
+    both = ref.valid[:, a] & ref.valid[:, b]
+    median = np.array([np.median(length[both[:, k], k]) if both[:, k].sum() >= min_frames else np.nan
+                       for k in range(len(SEGMENTS))])
+    valid = ref.valid.copy()
+    for f in range(len(valid)):
+        while True:
+            seen = valid[f, a] & valid[f, b] & np.isfinite(median)
+            bad = seen & (np.abs(length[f] / np.where(seen, median, 1.0) - 1) > tol)
+            if not bad.any():
+                break
+            n_bad, n_good = np.zeros(len(MAJOR)), np.zeros(len(MAJOR))
+            np.add.at(n_bad, np.r_[a[bad], b[bad]], 1)
+            np.add.at(n_good, np.r_[a[seen & ~bad], b[seen & ~bad]], 1)
+            valid[f, np.argmax(n_bad * 100 - n_good)] = False
+    return dataclasses.replace(ref, points=np.where(valid[..., None], ref.points, np.nan), valid=valid,
+                               views=ref.views & valid[..., None], error_px=np.where(valid, ref.error_px, np.nan))
+
+
+def heldout_floor(cam: CameraCalib, tracked: np.ndarray, ref: Reference) -> np.ndarray:
+    """(F, 12, 3) world metres: the held-out view's own detected major landmarks (``tracked`` (F, 33, 3) px) placed
+    on their viewing rays at the reference's depth. A method that follows this view's 2D detections keeps this
+    error even with perfect depth: the benchmark's floor for monocular methods."""
+    rays = undistort(cam, tracked[:, MAJOR, :2])  # (F, 12, 2) x/z, y/z
+    depth = (ref.points @ cam.R.T + cam.t)[..., 2:]  # (F, 12, 1), nan where the reference is not valid
+    X_cam = np.concatenate([rays, np.ones_like(rays[..., :1])], -1) * depth
+    return (X_cam - cam.t) @ cam.R
 
 
 def pa_errors(est: np.ndarray, ref: np.ndarray, valid: np.ndarray, min_points: int = 6) -> np.ndarray:

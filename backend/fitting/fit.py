@@ -46,8 +46,13 @@ class FitSettings:
     # throw the limbs out of their (already close) initial pose. The joint rotations take a lower rate, and each
     # stage ramps its rate up.
     lr_pose: float = 0.25  # learning rate of the joint rotations relative to ``lr``
+    lr_shape: float = 0.25  # learning rate of the shape coefficients relative to ``lr``
     warmup: int = 20  # iterations over which each stage's learning rate ramps up from zero (then cosine decay)
     fit_shape: bool = True
+    # Shape coefficients held at the model's own value. Anny's "height" also sets the body's proportions (short
+    # bodies have shorter legs relative to the torso), so it is fitted (the shape prior keeps the size near the
+    # model's own): on the real multi-view benchmark PA-MPJPE 82.2 -> 78.7 mm; synthetic unchanged (35.1 mm).
+    fixed_shape: tuple[str, ...] = ("age",)
     fit_hands: bool = True
     w_2d: float = 1.0  # robust reprojection, residuals in % of the person's height
     gmof_sigma: float = 20.0  # % of the person's height
@@ -157,7 +162,7 @@ def _run_stage(pb: FitProblem, prm: FitParams, st: FitSchedule, s: FitSettings, 
     if any(p is pose for p in params):
         groups.append({"params": [pose], "lr": lr * s.lr_pose})
     if shape is not None and any(p is shape for p in params):
-        groups.append({"params": [shape], "lr": lr * 0.25})
+        groups.append({"params": [shape], "lr": lr * s.lr_shape})
     opt = torch.optim.Adam(groups)
     warm = max(0, min(s.warmup, iters // 2))
     sched = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to zero

@@ -214,19 +214,19 @@ def _direction_targets(kp: Keypoints, corrs: list, sources: dict, s: "FitSetting
     return ba, bb, wd / np.maximum(nrm, 1e-6), cb * kp.found[:, None] * (nrm[..., 0] > 1e-4)
 
 
-def _prior_terms(model: BodyModel, rig, lrig: LandmarkRig, tt) -> dict:
+def _prior_terms(model: BodyModel, rig, lrig: LandmarkRig, tt, fixed_shape: tuple[str, ...]) -> dict:
     """Stiffness, prior mean, hinge limits (as tensors) and the shape mask of the active joints."""
     pos = {int(j): i for i, j in enumerate(lrig.active_index)}
     hinges = [(pos[j], ax, bone) for j, ax, bone in hinge_axes(rig) if j in pos]
     S = model.num_shape
-    # Overall size is not observable from one view (it trades with depth): keep size-like coefficients fixed.
+    # Overall size is not observable from one view (it trades with depth): ``fixed_shape`` coefficients stay fixed.
     names = tuple(getattr(model, "param_names", ()))
     return {"stiff": tt(stiffness(tuple(rig.joint_names[j] for j in lrig.active_index))[1:]),
             "pmean": tt(prior_mean(rig)[lrig.active_index[1:]]),
             "h_idx": torch.as_tensor([h[0] - 1 for h in hinges], dtype=torch.long, device=tt(0.0).device),
             "h_ax": tt(np.array([h[1] for h in hinges]).reshape(-1, 3)),
             "h_bone": tt(np.array([h[2] for h in hinges]).reshape(-1, 3)),
-            "shape_mask": tt([0.0 if n in ("height", "age") else 1.0 for n in names] if len(names) == S
+            "shape_mask": tt([0.0 if n in fixed_shape else 1.0 for n in names] if len(names) == S
                              else np.ones(S))}
 
 
@@ -257,7 +257,7 @@ def prepare_problem(kp: Keypoints, model: BodyModel, s: "FitSettings") -> FitPro
                       num_shape=model.num_shape, up=up, R0=R0, K=K, R0_t=tt(R0), K_t=tt(K), R_init=tt(R_init),
                       tr_init=tr_init, pose_init=pose_init, uv_t=uv_t, w_t=w_t, height=height,
                       scale=tt(100.0 / height)[:, None, None], ba=ba, bb=bb, dir_t=tt(dirs), w_dir=tt(w_dir),
-                      fixed_rest=lrig.rest(None), up_t=tt(up), **_prior_terms(model, rig, lrig, tt))
+                      fixed_rest=lrig.rest(None), up_t=tt(up), **_prior_terms(model, rig, lrig, tt, tuple(s.fixed_shape)))
 
 
 def smooth_rotations(R: np.ndarray, sigma: float) -> np.ndarray:

@@ -43,14 +43,16 @@ def camera(rig, width: int = 1280, height: int = 720, distance: float = 4.0):
 
 
 def detections(model, rig, rotvec, transl, K, R, t, size=(1280, 720), fps: float = 30.0,
-               noise_px: float = 0.0, seed: int = 0) -> tuple[Keypoints, np.ndarray]:
-    """Keypoints a perfect detector would report for the motion (MediaPipe layouts), and the true joints (F, J, 3)
-    in world coordinates."""
+               noise_px: float = 0.0, seed: int = 0, shape: np.ndarray | None = None) -> tuple[Keypoints, np.ndarray]:
+    """Keypoints a perfect detector would report for the motion (MediaPipe layouts) of the body ``shape`` (S,)
+    (None: the model's own), and the true joints (F, J, 3) in world coordinates."""
     rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        out = model(torch.as_tensor(rotvec, dtype=torch.float32), torch.as_tensor(transl, dtype=torch.float32))
-    joints, verts = out.joints.numpy().astype(np.float64), out.vertices.numpy().astype(np.float64)
     F = rotvec.shape[0]
+    sh = None if shape is None else torch.as_tensor(np.asarray(shape), dtype=torch.float32)[None].expand(F, -1)
+    with torch.no_grad():
+        out = model(torch.as_tensor(rotvec, dtype=torch.float32), torch.as_tensor(transl, dtype=torch.float32),
+                    shape=sh)
+    joints, verts = out.joints.numpy().astype(np.float64), out.vertices.numpy().astype(np.float64)
     arr = empty_keypoints(F, fps, size, (0, 0))
     arr["frame_indices"] = np.arange(F)
     arr["found"][:] = True

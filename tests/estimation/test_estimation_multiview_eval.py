@@ -1,11 +1,13 @@
 """The real-footage benchmark's pieces: the multi-view reference (association of people across views, the
-held-out view never used), PA-MPJPE, flexion angles, the MediaPipe-definition landmark regressor."""
+held-out view never used), PA-MPJPE, flexion angles, the MediaPipe-definition landmark regressor, the
+skeleton-consistency check of the reference and the benchmark's 2D floor."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from backend.fitting.evaluation import MAJOR, flexion_angles, multiview_reference, pa_errors, score_camera
+from backend.fitting.evaluation import (MAJOR, Reference, consistent_bones, flexion_angles, heldout_floor,
+                                       multiview_reference, pa_errors, score_camera)
 from backend.perception.calibration import project
 from tests.perception.test_perception_triangulate import ring_cameras
 
@@ -111,3 +113,34 @@ def test_landmark_rig_poses_regressed_points_like_the_full_model(anny_model, ann
     err = np.linalg.norm(pts.double().numpy() - full, axis=-1)
     assert err[0].max() < 1e-4
     assert err[1:].mean() < 0.012 and err[1:].max() < 0.025, err
+
+
+def _reference(points: np.ndarray) -> Reference:
+    F = len(points)
+    return Reference(points=points.copy(), valid=np.ones((F, 12), bool), views=np.ones((F, 12, 4), bool),
+                     error_px=np.ones((F, 12)), heldout_px=np.ones(F))
+
+
+def test_consistent_bones_drops_a_mistriangulated_point_only():
+    rng = np.random.default_rng(2)
+    pts = _person(10, 0.0, rng)[:, MAJOR]
+    pts = pts.mean(0) + 0.25 * (pts - pts.mean(0))  # 5 mm of triangulation noise
+    pts[4, 4] += (0.0, 0.0, 0.35)  # frame 4: the left wrist triangulated from a mismatched view
+    pts[7, 9] += (0.3, 0.2, 0.0)  # frame 7: the right knee
+    ref = consistent_bones(_reference(pts))
+    dropped = np.argwhere(~ref.valid).tolist()
+    assert dropped == [[4, 4], [7, 9]]
+    assert np.isnan(ref.points[4, 4]).all() and np.isfinite(ref.points[~np.isnan(ref.points[..., 0])]).all()
+
+
+def test_heldout_floor_is_exact_for_exact_detections_and_grows_with_their_error():
+    rng = np.random.default_rng(3)
+    cams = ring_cameras(4, radius=5.0)
+    pts = _person(5, 0.3, rng)
+    ref = _reference(pts[:, MAJOR])
+    tracked = np.zeros((5, 33, 3))
+    tracked[..., :2] = project(cams[1], pts)
+    assert np.abs(heldout_floor(cams[1], tracked, ref) - ref.points).max() < 1e-6
+    tracked[..., :2] += rng.normal(scale=10.0, size=tracked[..., :2].shape)  # 10 px detection noise
+    err = pa_errors(heldout_floor(cams[1], tracked, ref), ref.points, ref.valid)
+    assert 0.005 < np.nanmean(err) < 0.1
