@@ -65,7 +65,7 @@ class EstimateResult:
     motion_path: Path
     keypoints_path: Path | None
     metrics: dict
-    timings: dict  # seconds: detect, fit, total
+    timings: dict  # seconds: detect (until detection ended), fit (after detection), total; windows: streamed ones
 
 
 def motion_camera(fit: FitResult, image_size: tuple[int, int], num_frames: int,
@@ -166,7 +166,8 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     log.info("wrote %s (%d frames): reprojection %.1f px, jitter ratio %.1f, %.1f s", req.output, kp.num_frames,
              metrics["reprojection_median_px"], metrics["jitter_ratio"], total)
     return EstimateResult(req.output, req.keypoints_out, metrics,
-                          {"detect": t_detect, "fit": t_fit, "total": total, "streamed": stream is not None})
+                          {"detect": t_detect, "fit": t_fit, "total": total, "streamed": stream is not None,
+                           "windows": int(fit.timings.get("windows", 0))})  # 0: the whole-sequence fit
 
 
 def _serialised(report: Progress) -> Progress:

@@ -40,6 +40,7 @@ class StreamSettings:
     min_new: int = 20  # newly detected frames before another window is fitted (the last one: whatever is left)
     overlap: int = 12  # frames a window shares with the one before it (warm start, cross-fade)
     min_found: float = 0.3  # fraction of a window's frames that must show the person, else it waits for more
+    max_window: int = 300  # frames at most in one window
 
 
 class StreamFallback(Exception):
@@ -142,10 +143,11 @@ def fit_streamed(stream: DetectionStream, model, settings: FitSettings, info, ss
         if done and ready <= fitted:
             break
         start = 0 if first else max(0, fitted - ss.overlap)
-        kp = prefix_keypoints(stream, ready, info).subset(np.arange(start, ready))
+        end = min(ready, start + ss.max_window)
+        kp = prefix_keypoints(stream, end, info).subset(np.arange(start, end))
         if kp.found.mean() < ss.min_found or kp.found.sum() < 4:
-            if done:
-                raise StreamFallback(f"too few detections in frames {start}-{ready}")
+            if done or end < ready:
+                raise StreamFallback(f"too few detections in frames {start}-{end}")
             stream.wait(ready + ss.min_new)  # wait for more frames, then take them all
             continue
         warm = None if first else _warm_start(windows[-1], start, windows[0][1], model)
@@ -156,10 +158,10 @@ def fit_streamed(stream: DetectionStream, model, settings: FitSettings, info, ss
             if stream.failed():
                 stream.wait(0)  # detection's error (no person, damaged video, cancelled) is the one to report
             raise
-        log.info("streamed window %d: frames %d-%d (%.1f s)", len(windows), start, ready, fit.timings["fit_s"])
+        log.info("streamed window %d: frames %d-%d (%.1f s)", len(windows), start, end, fit.timings["fit_s"])
         windows.append((start, fit))
-        fitted = ready
-        if done:
+        fitted = end
+        if done and fitted >= ready:
             break
     return stitch(windows, model)
 
