@@ -38,9 +38,12 @@ log = logging.getLogger(__name__)
 class StreamSettings:
     min_window: int = 60  # frames of the first window (its shape and floor are kept)
     min_new: int = 20  # newly detected frames before another window is fitted (the last one: whatever is left)
-    overlap: int = 12  # frames a window shares with the one before it (warm start, cross-fade)
+    overlap: int = 20  # frames a window shares with the one before it (warm start, cross-fade)
     min_found: float = 0.3  # fraction of a window's frames that must show the person, else it waits for more
     max_window: int = 300  # frames at most in one window
+    # Iterations of the last window (fitted after detection ended, so its time is the pipeline's tail) relative to
+    # the others: its overlap frames start converged and its new frames are a few dozen.
+    last_iters: float = 1.0
 
 
 class StreamFallback(Exception):
@@ -152,8 +155,10 @@ def fit_streamed(stream: DetectionStream, model, settings: FitSettings, info, ss
             continue
         warm = None if first else _warm_start(windows[-1], start, windows[0][1], model)
         report = (lambda st, d, n, k=len(windows): progress(st, d, n, k)) if progress else None
+        last = done and end >= ready and not first
         try:
-            fit = fit_keypoints(kp, model, settings, progress=report, cancelled=stop, warm=warm)
+            fit = fit_keypoints(kp, model, _scaled(settings, ss.last_iters) if last else settings, progress=report,
+                                cancelled=stop, warm=warm)
         except FitCancelled:
             if stream.failed():
                 stream.wait(0)  # detection's error (no person, damaged video, cancelled) is the one to report
@@ -164,6 +169,14 @@ def fit_streamed(stream: DetectionStream, model, settings: FitSettings, info, ss
         if done and fitted >= ready:
             break
     return stitch(windows, model)
+
+
+def _scaled(s: FitSettings, factor: float) -> FitSettings:
+    """``s`` with every stage's iterations scaled by ``factor``."""
+    if factor == 1.0:
+        return s
+    return dataclasses.replace(s, **{k: max(1, round(getattr(s, k) * factor)) if getattr(s, k) > 0 else 0
+                                     for k in ("iters_global", "iters_body", "iters_contact", "iters_relax")})
 
 
 def _floor_h(fit: FitResult, up: np.ndarray) -> float:
