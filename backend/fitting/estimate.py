@@ -121,6 +121,7 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     detect_progress = lambda d, n: report("detect", d, n, f"frame {d} of {n}")  # noqa: E731
     hook = tracker.hook if tracker is not None else None
     stream = None
+    info = source_info(req.input)  # a missing or unreadable input fails here, with its one-line error
     if req.stream and detect.mode == "holistic" and not _cache_file(req, detect).is_file():
         stream = DetectionStream(req.input, req.frames, detect, req.cache_dir, detect_progress, cancelled,
                                  MIN_PERSON_FRACTION, hook).start()  # detection starts while the model loads
@@ -129,7 +130,7 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
         report("load model", 0, 1, req.model)
         model = load_body_model(req.model, model_dir=req.model_dir, device=req.device)  # fails fast: missing files
         if stream is not None:
-            fit = _fit_while_detecting(req, stream, model, fit_settings, tracker, report, cancelled)
+            fit = _fit_while_detecting(req, stream, model, fit_settings, info, tracker, report, cancelled)
             kp = stream.result()
         else:
             kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir, progress=detect_progress,
@@ -188,11 +189,11 @@ def _cache_file(req: EstimateRequest, detect: DetectSettings) -> Path:
     return Path(req.cache_dir) / f"keypoints_{cache_key(Path(req.input), req.frames, detect)}.npz"
 
 
-def _fit_while_detecting(req: EstimateRequest, stream: DetectionStream, model, settings: FitSettings,
+def _fit_while_detecting(req: EstimateRequest, stream: DetectionStream, model, settings: FitSettings, info,
                          tracker: CameraTracker | None, report: Progress, cancelled) -> FitResult | None:
     """The streamed fit of the static-camera windows, or None when it must fall back to the whole sequence."""
     try:
-        return fit_streamed(stream, model, settings, source_info(req.input), req.stream_settings,
+        return fit_streamed(stream, model, settings, info, req.stream_settings,
                             progress=lambda stage, d, n, k: report(stage, d, n, f"window {k + 1}: iteration {d} of {n}"),
                             cancelled=cancelled, moving=lambda: tracker is not None and tracker.moving)
     except StreamFallback as exc:
