@@ -15,7 +15,8 @@ from backend.fitting.expression import arkit_from_face_mesh
 from backend.fitting.face_params import apply_face_fit
 from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
-from backend.fitting.streaming import DetectionStream, StreamFallback, StreamSettings, fit_streamed, source_info
+from backend.fitting.streaming import (DetectionStream, StreamFallback, StreamSettings, fit_streamed, should_stream,
+                                       source_info)
 from backend.perception.camera_motion import CameraMotion, CameraTracker, reference_focal, stabilize_keypoints
 from backend.perception.camera_motion import track_camera
 from backend.perception.detect import DetectSettings, cache_key, detect_keypoints, person_fraction_error
@@ -107,8 +108,8 @@ def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: d
 def estimate(req: EstimateRequest, progress: Progress | None = None,
              cancelled: Callable[[], bool] | None = None) -> EstimateResult:
     """Run detection (or re-use the cache), fit, and write ``req.output``. Unless the detections come from the
-    cache (or ``req.stream`` is off), the fit of windows of frames overlaps detection (backend/fitting/streaming.py);
-    a moving camera or sparse detections fall back to the whole-sequence fit after detection."""
+    cache (or ``req.stream`` is off, or no CPU core is spare), the fit of windows of frames overlaps detection
+    (backend/fitting/streaming.py); a moving camera or sparse detections fall back to the whole-sequence fit."""
     from backend.bodymodels import load_body_model
 
     report = _serialised(progress or (lambda stage, done, total, msg: None))
@@ -122,7 +123,8 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     hook = tracker.hook if tracker is not None else None
     stream = None
     info = source_info(req.input)  # a missing or unreadable input fails here, with its one-line error
-    if req.stream and detect.mode == "holistic" and not _cache_file(req, detect).is_file():
+    if (req.stream and detect.mode == "holistic" and not _cache_file(req, detect).is_file()
+            and should_stream(req.stream_settings)):
         stream = DetectionStream(req.input, req.frames, detect, req.cache_dir, detect_progress, cancelled,
                                  MIN_PERSON_FRACTION, hook).start()  # detection starts while the model loads
     fit = None
