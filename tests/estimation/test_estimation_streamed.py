@@ -90,3 +90,22 @@ def test_cancel_during_the_stream_stops_detection_and_fit(jump_video, tmp_path):
     time.sleep(0.5)
     assert len(events) == count  # nothing reports after the cancel returned
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.slow
+def test_moving_camera_falls_back_to_the_whole_sequence_fit(jump_video, tmp_path):
+    """A panning, zooming camera (the tripod video re-imaged by a known virtual camera): the streamed windows assume
+    a static camera, so the estimate fits the stabilised whole sequence and the motion gets the per-frame camera."""
+    from backend.demo.virtual_camera import virtual_path, warp_video
+    from backend.fitting.fit import FitSettings
+    from blender_addon.core.motion import Motion
+
+    truth = virtual_path(40, 0.9 * 1768, (1768, 994), pan_deg=8.0, zoom=1.25)
+    moving = warp_video(jump_video, tmp_path / "moving.mp4", FrameRange(0, 40), truth)
+    out = estimate(EstimateRequest(input=moving, output=tmp_path / "m.npz", fit=FitSettings(iters_body=60),
+                                   stream_settings=StreamSettings(min_window=12, min_new=8, min_spare_cores=0)))
+    assert out.timings["streamed"] and out.timings["windows"] == 0, out.timings  # detection streamed, fit after
+    motion = Motion.load(tmp_path / "m.npz")
+    assert motion.metadata["camera_motion"] == "rotating" and motion.num_frames == 40
+    assert np.ptp(motion.camera.K[:, 0, 0]) > 0.1 * motion.camera.K[0, 0, 0]  # the zoom reaches the motion
+    assert out.metrics["reprojection_median_px"] < 10.0, out.metrics
