@@ -109,3 +109,36 @@ def test_moving_camera_falls_back_to_the_whole_sequence_fit(jump_video, tmp_path
     assert motion.metadata["camera_motion"] == "rotating" and motion.num_frames == 40
     assert np.ptp(motion.camera.K[:, 0, 0]) > 0.1 * motion.camera.K[0, 0, 0]  # the zoom reaches the motion
     assert out.metrics["reprojection_median_px"] < 10.0, out.metrics
+
+
+def _window(model, frames: int, angle: float, shift: float, floor: float):
+    from backend.fitting.correspondences import model_axes
+    from backend.fitting.fit import FitResult
+
+    left, up, fwd = model_axes(model.rig_spec())
+    R0 = np.stack([left, -up, -fwd])
+    rot = np.zeros((frames, model.num_joints, 3))
+    rot[:, 0, 0] = angle
+    return FitResult(rotvec=rot, transl=np.full((frames, 3), shift), shape=np.zeros(model.num_shape), K=np.eye(3),
+                     cam_R=R0, cam_t=R0 @ up * floor, contact=np.full((frames, 2), angle > 0),
+                     confidence=np.full(frames, 1.0 - angle, np.float32), reproj_px=np.full(frames, 2.0),
+                     body_uv=np.full((frames, 3, 2), shift), body_index=np.arange(3), floor=0.0,
+                     timings={"fit_s": 1.0}, detections=np.zeros((frames, 33, 3)))
+
+
+def test_stitch_cross_fades_the_overlap(anny_model):
+    """Two windows sharing 4 frames: the earlier one's values before, the later one's after, a monotone blend in
+    between (rotations, translations, landmarks), contacts switching at the middle, one floor."""
+    from backend.fitting.streaming import stitch
+
+    a, b = _window(anny_model, 10, 0.0, 0.0, 0.05), _window(anny_model, 8, 0.4, 1.0, 0.05)
+    out = stitch([(0, a), (6, b)], anny_model)
+    assert out.rotvec.shape[0] == 14 and out.transl.shape == (14, 3) and out.contact.shape == (14, 2)
+    root = out.rotvec[:, 0, 0]
+    assert np.allclose(root[:6], 0.0) and np.allclose(root[10:], 0.4)
+    assert np.all(np.diff(root[5:11]) > 0) and np.allclose(root[6:10], 0.4 * np.arange(1, 5) / 5, atol=0.01)
+    shift = out.transl[:, 0]  # both windows stand on the same floor: no shift between them
+    assert np.allclose(shift[:6], 0.0) and np.allclose(shift[10:], 1.0) and np.all(np.diff(shift[5:11]) > 0)
+    assert np.allclose(out.body_uv[6:10, 0, 0], np.arange(1, 5) / 5)
+    assert not out.contact[:8].any() and out.contact[8:].all()
+    assert out.timings["windows"] == 2 and out.timings["fit_s"] == 2.0
