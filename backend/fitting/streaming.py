@@ -9,8 +9,11 @@ later one (rotations by normalised quaternion blend).
 
 The fitter takes every frame detected while it was busy, so windows grow when the fit is slower than detection
 and shrink when it is faster; the last window (the frames detected during the previous window's fit) is the part
-that runs after detection. MediaPipe's graph and torch's kernels release the GIL, so the two threads share the
-CPU cores; the fit runs on one torch thread (``fit_keypoints``).
+that runs after detection. MediaPipe's graph and torch's kernels release the GIL, so the two threads can use two
+cores (a fit running in the other thread slowed 60 frames of detection from 5.0 s to 6.0 s on the shared machine);
+the fit runs on one torch thread (``fit_keypoints``). The windows cost more CPU in all than one whole-sequence fit
+(each repeats the per-iteration overhead and its overlap), so the estimate streams only with a core to spare
+(:func:`should_stream`).
 """
 
 from __future__ import annotations
