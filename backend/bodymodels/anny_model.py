@@ -219,7 +219,18 @@ class AnnyBodyModel(BodyModel):
     # -- rig export --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def rig_spec(self, shape: torch.Tensor | None = None) -> RigSpec:
-        """RigSpec with the phenotype ``base + shape`` (shape (1, 6) offsets) baked into the template."""
+        """RigSpec with the phenotype ``base + shape`` (shape (1, 6) offsets) baked into the template. The one at
+        the base phenotype (``shape`` None) is kept: building it takes seconds and every fit (window) asks for it."""
+        key = self.base_phenotype.detach().cpu().numpy().tobytes()
+        cached = getattr(self, "_rig_cache", None)
+        if shape is None and cached is not None and cached[0] == key:
+            return cached[1]
+        spec = self._build_rig_spec(shape)
+        if shape is None:
+            self._rig_cache = (key, spec)
+        return spec
+
+    def _build_rig_spec(self, shape: torch.Tensor | None) -> RigSpec:
         a = self.anny
         dev, dt = self.base_phenotype.device, self.dtype
         pheno = self.base_phenotype.clone()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,8 @@ from backend.fitting.expression import arkit_from_face_mesh
 from backend.fitting.face_params import apply_face_fit
 from backend.fitting.fit import FitResult, FitSettings, fit_keypoints
 from backend.fitting.metrics import fit_metrics
+from backend.fitting.streaming import (DetectionStream, StreamFallback, StreamSettings, fit_streamed, should_stream,
+                                       source_info)
 from backend.perception.camera_motion import CameraMotion, CameraTracker, reference_focal, stabilize_keypoints
 from backend.perception.camera_motion import track_camera
 from backend.perception.detect import DetectSettings, cache_key, detect_keypoints, person_fraction_error
@@ -41,6 +44,8 @@ class EstimateRequest:
     fit: FitSettings = FitSettings()
     keypoints_out: Path | None = None  # also write the detections here
     camera: str = "auto"  # "auto": track a moving camera from the background (static footage stays static); "static"
+    stream: bool = True  # fit windows while detection runs (see backend/fitting/streaming.py)
+    stream_settings: StreamSettings = StreamSettings()
 
 
 def estimate_request(p: EstimateParams, output: Path, device: str = "cpu",
@@ -61,7 +66,7 @@ class EstimateResult:
     motion_path: Path
     keypoints_path: Path | None
     metrics: dict
-    timings: dict  # seconds: detect, fit, total
+    timings: dict  # seconds: detect (until detection ended), fit (after detection), total; windows: streamed ones
 
 
 def motion_camera(fit: FitResult, image_size: tuple[int, int], num_frames: int,
@@ -102,22 +107,40 @@ def to_motion(fit: FitResult, kp: Keypoints, model, source: str = "", metrics: d
 
 def estimate(req: EstimateRequest, progress: Progress | None = None,
              cancelled: Callable[[], bool] | None = None) -> EstimateResult:
-    """Run detection (or re-use the cache), fit, and write ``req.output``."""
+    """Run detection (or re-use the cache), fit, and write ``req.output``. Unless the detections come from the
+    cache (or ``req.stream`` is off, or no CPU core is spare), the fit of windows of frames overlaps detection
+    (backend/fitting/streaming.py); a moving camera or sparse detections fall back to the whole-sequence fit."""
     from backend.bodymodels import load_body_model
 
-    report = progress or (lambda stage, done, total, msg: None)
+    report = _serialised(progress or (lambda stage, done, total, msg: None))
     t0 = time.perf_counter()
-    report("load model", 0, 1, req.model)
-    model = load_body_model(req.model, model_dir=req.model_dir, device=req.device)  # fails fast on missing files
     detect = req.detect
     if req.model in ("mano", "flame") and detect.mode == "holistic":  # close-ups: no body in view
         detect = dataclasses.replace(detect, mode="hands" if req.model == "mano" else "face")
-    t_d = time.perf_counter()
     tracker = CameraTracker() if req.camera == "auto" and detect.mode == "holistic" else None
-    kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir,
-                          progress=lambda d, n: report("detect", d, n, f"frame {d} of {n}"), cancelled=cancelled,
-                          min_found=MIN_PERSON_FRACTION, frame_hook=tracker.hook if tracker is not None else None)
-    t_detect = time.perf_counter() - t_d
+    fit_settings = dataclasses.replace(req.fit, device=req.device)
+    detect_progress = lambda d, n: report("detect", d, n, f"frame {d} of {n}")  # noqa: E731
+    hook = tracker.hook if tracker is not None else None
+    stream = None
+    info = source_info(req.input)  # a missing or unreadable input fails here, with its one-line error
+    if (req.stream and detect.mode == "holistic" and not _cache_file(req, detect).is_file()
+            and should_stream(req.stream_settings)):
+        stream = DetectionStream(req.input, req.frames, detect, req.cache_dir, detect_progress, cancelled,
+                                 MIN_PERSON_FRACTION, hook).start()  # detection starts while the model loads
+    fit = None
+    try:
+        report("load model", 0, 1, req.model)
+        model = load_body_model(req.model, model_dir=req.model_dir, device=req.device)  # fails fast: missing files
+        if stream is not None:
+            fit = _fit_while_detecting(req, stream, model, fit_settings, info, tracker, report, cancelled)
+            kp = stream.result()
+        else:
+            kp = detect_keypoints(req.input, req.frames, detect, req.cache_dir, progress=detect_progress,
+                                  cancelled=cancelled, min_found=MIN_PERSON_FRACTION, frame_hook=hook)
+    finally:
+        if stream is not None:
+            stream.stop()
+    t_detect = (stream.finished_at if stream is not None else time.perf_counter()) - t0
     if kp.found.sum() < MIN_PERSON_FRACTION * kp.num_frames or not kp.found.any():  # also for cached detections
         raise person_fraction_error(req.input, int(kp.found.sum()), kp.num_frames, MIN_PERSON_FRACTION)
     camera = _camera_motion(req, detect, kp, tracker, report)
@@ -128,10 +151,11 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
         kp.save(req.keypoints_out)
     if camera is not None and not camera.static:
         kp = stabilize_keypoints(kp, camera)  # the fit sees the first frame's camera; the motion gets the per-frame one
+        fit = None  # the streamed windows assumed a static camera
     t1 = time.perf_counter()
-    fit = fit_keypoints(kp, model, dataclasses.replace(req.fit, device=req.device),
-                        progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"),
-                        cancelled=cancelled)
+    if fit is None:
+        fit = fit_keypoints(kp, model, fit_settings, cancelled=cancelled,
+                            progress=lambda stage, d, n: report(stage, d, n, f"iteration {d} of {n}"))
     fit, expression, face = apply_face_fit(fit, kp, model, progress=lambda stage, d, n: report(
         stage, d, n, f"iteration {d} of {n}"), cancelled=cancelled)
     t_fit = time.perf_counter() - t1
@@ -145,7 +169,38 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     log.info("wrote %s (%d frames): reprojection %.1f px, jitter ratio %.1f, %.1f s", req.output, kp.num_frames,
              metrics["reprojection_median_px"], metrics["jitter_ratio"], total)
     return EstimateResult(req.output, req.keypoints_out, metrics,
-                          {"detect": t_detect, "fit": t_fit, "total": total})
+                          {"detect": t_detect, "fit": t_fit, "total": total, "streamed": stream is not None,
+                           "windows": int(fit.timings.get("windows", 0))})  # 0: the whole-sequence fit
+
+
+def _serialised(report: Progress) -> Progress:
+    """``report`` made safe to call from the detection and the fitting thread at once."""
+    lock = threading.Lock()
+
+    def call(stage: str, done: int, total: int, message: str) -> None:
+        with lock:
+            report(stage, done, total, message)
+
+    return call
+
+
+def _cache_file(req: EstimateRequest, detect: DetectSettings) -> Path:
+    """Where the detections cache keeps this request's detections (a path that never exists without a cache)."""
+    if req.cache_dir is None:
+        return Path("/nonexistent/no-detections-cache")
+    return Path(req.cache_dir) / f"keypoints_{cache_key(Path(req.input), req.frames, detect)}.npz"
+
+
+def _fit_while_detecting(req: EstimateRequest, stream: DetectionStream, model, settings: FitSettings, info,
+                         tracker: CameraTracker | None, report: Progress, cancelled) -> FitResult | None:
+    """The streamed fit of the static-camera windows, or None when it must fall back to the whole sequence."""
+    try:
+        return fit_streamed(stream, model, settings, info, req.stream_settings,
+                            progress=lambda stage, d, n, k: report(stage, d, n, f"window {k + 1}: iteration {d} of {n}"),
+                            cancelled=cancelled, moving=lambda: tracker is not None and tracker.moving)
+    except StreamFallback as exc:
+        log.info("fitting the whole sequence after detection (%s)", exc)
+        return None
 
 
 def _camera_motion(req: EstimateRequest, detect: DetectSettings, kp: Keypoints, tracker: CameraTracker | None,

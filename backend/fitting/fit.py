@@ -26,7 +26,7 @@ from backend.fitting.skeleton import matrix_to_rotvec, rotvec_to_matrix
 from backend.perception.keypoints import Keypoints
 from backend.runtime import Cancelled, torch_threads
 
-__all__ = ["FitCancelled", "FitResult", "FitSettings", "body_part", "fit_keypoints"]
+__all__ = ["FitCancelled", "FitResult", "FitSettings", "WarmStart", "body_part", "fit_keypoints"]
 
 log = logging.getLogger(__name__)
 
@@ -106,46 +106,71 @@ class FitResult:
     detections: np.ndarray | None = None  # (F, 33 | 21 | 5, 3) the detections body_index refers to
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class WarmStart:
+    """What a fit of a window of frames takes over from the fit of the window before it (streamed fitting, see
+    backend/fitting/streaming.py): the first ``rotvec.shape[0]`` frames start at these values, the shape and the
+    floor are held fixed."""
+
+    rotvec: np.ndarray  # (n, J, 3) local rotations of the window's first n frames, radians (root: global)
+    transl: np.ndarray  # (n, 3) metres, before the floor shift (FitResult.transl + up * floor height)
+    shape: np.ndarray  # (S,) held fixed
+    floor_h: float | None = None  # floor height along the up axis, metres, before the shift; None: from this window
+
+
 def fit_keypoints(kp: Keypoints, model: BodyModel, settings: FitSettings = FitSettings(),
                   progress: Callable[[str, int, int], None] | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> FitResult:
+                  cancelled: Callable[[], bool] | None = None, warm: WarmStart | None = None) -> FitResult:
     """Fit ``model`` to the detections ``kp`` (frames in kp order). Frames without a detection are filled in by
-    the temporal terms."""
+    the temporal terms. ``warm``: start the first frames from a previous fit, with its shape (and floor) fixed."""
     t_start = time.perf_counter()
     # the CPU is shared with detection; small ops are faster single-threaded
     with torch_threads(1 if settings.device == "cpu" else torch.get_num_threads()):
-        return _fit(kp, model, settings, progress, cancelled, t_start)
+        return _fit(kp, model, settings, progress, cancelled, t_start, warm)
 
 
-def _fit(kp, model, settings, progress, cancelled, t_start) -> FitResult:
+def _fit(kp, model, settings, progress, cancelled, t_start, warm=None) -> FitResult:
     """The fit's recipe: prepare the problem, global stage, full stage, optional relaxation, contact stage."""
     s = settings
     pb = prepare_problem(kp, model, s)
-    prm = _initial_params(pb, model, s)
+    prm = _initial_params(pb, model, s, warm)
     st = FitSchedule(sigma=s.gmof_sigma, temporal_w=torch.ones(pb.F, device=pb.dev))
     stage = functools.partial(_run_stage, pb, prm, st, s, progress, cancelled)
     t0 = time.perf_counter()
     stage(1, [prm.d_glob, prm.transl], s.iters_global, s.lr * 1.5, "fit global", (50.0, 25.0))
-    params = [prm.d_glob, prm.transl, prm.pose] + ([prm.shape] if prm.shape is not None else [])
+    params = [prm.d_glob, prm.transl, prm.pose] + ([prm.shape] if prm.shape is not None and warm is None else [])
     stage(2, params, s.iters_body, s.lr, "fit body", (40.0, s.gmof_sigma))
     if s.iters_relax > 0 and pb.F > 2:
         _relax_missed(pb, prm, st, s, lambda: stage(2, params, s.iters_relax, s.lr * 0.5, "fit relax",
                                                       (s.gmof_sigma, s.gmof_sigma)))
     contact = _detect_contacts(pb, prm, st)
+    if warm is not None and warm.floor_h is not None:
+        st.floor_h = warm.floor_h
     if st.foot_sel is not None:
         stage(3, params, s.iters_contact, s.lr * 0.5, "fit contact", (s.gmof_sigma, s.gmof_sigma))
     t_fit = time.perf_counter() - t0
     return _result(pb, prm, st, contact, {"fit_s": t_fit, "total_s": time.perf_counter() - t_start})
 
 
-def _initial_params(pb: FitProblem, model: BodyModel, s: FitSettings) -> FitParams:
-    """The optimised tensors at their initial values (the shape at zero, linearised there)."""
+def _initial_params(pb: FitProblem, model: BodyModel, s: FitSettings, warm: WarmStart | None = None) -> FitParams:
+    """The optimised tensors at their initial values (the shape at zero, linearised there; or ``warm``'s first
+    frames and shape)."""
     tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=pb.dev)  # noqa: E731
-    d_glob = torch.zeros(pb.F, 3, device=pb.dev, requires_grad=True)
-    transl = tt(pb.tr_init).clone().requires_grad_(True)
-    pose = tt(pb.pose_init).clone().requires_grad_(True)
+    d_glob = torch.zeros(pb.F, 3, device=pb.dev)
+    transl = tt(pb.tr_init).clone()
+    pose = tt(pb.pose_init).clone()
     S = model.num_shape
-    shape = torch.zeros(1, S, device=pb.dev, requires_grad=True) if (s.fit_shape and S) else None
+    shape = torch.zeros(1, S, device=pb.dev) if (s.fit_shape and S) else None
+    if warm is not None:
+        n = min(pb.F, warm.rotvec.shape[0])
+        R = rotvec_to_matrix(tt(warm.rotvec[:n, 0]))
+        d_glob[:n] = matrix_to_rotvec(R @ pb.R_init[:n].transpose(1, 2))
+        transl[:n] = tt(warm.transl[:n])
+        pose[:n] = tt(warm.rotvec[:n, pb.lrig.active_index[1:]])
+        if shape is not None:
+            shape = tt(warm.shape)[None].clone()
+    for t in (d_glob, transl, pose) + ((shape,) if shape is not None and warm is None else ()):
+        t.requires_grad_(True)
     if shape is not None:
         pb.lrig.linearise(shape)
     return FitParams(d_glob, transl, pose, shape, lowpass(s.smooth_frames, pb.F, pb.dev))

@@ -277,6 +277,9 @@ def smooth_rotations(R: np.ndarray, sigma: float) -> np.ndarray:
     return quat_to_matrix(avg)
 
 
+DENSE_LOWPASS_FRAMES = 600  # sequences up to this long low-pass by a dense matrix
+
+
 def lowpass(sigma: float, F: int, dev: torch.device):
     """A function (F, ...) -> (F, ...) applying a Gaussian of ``sigma`` frames along time (edges replicated)."""
     if sigma <= 0 or F < 3:
@@ -290,4 +293,9 @@ def lowpass(sigma: float, F: int, dev: torch.device):
         flat = torch.nn.functional.pad(flat, (r, r), mode="replicate")
         return torch.nn.functional.conv1d(flat, k)[:, 0].T.reshape(x.shape)
 
-    return apply
+    if F > DENSE_LOWPASS_FRAMES:
+        return apply
+    # The same filter as an (F, F) matrix: one matmul forward and backward, several times cheaper than conv1d's
+    # backward on these sizes (the fit calls it for every parameter in every iteration).
+    M = apply(torch.eye(F, device=dev))
+    return lambda x: (M @ x.reshape(F, -1)).reshape(x.shape)

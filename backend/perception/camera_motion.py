@@ -147,6 +147,11 @@ class CameraTracker:
     def num_frames(self) -> int:
         return self._count
 
+    @property
+    def moving(self) -> bool:
+        """True once a check found the camera moving (set from the producer thread during detection)."""
+        return self._moving
+
     def finish(self, focal: float) -> CameraMotion:
         """The camera of every fed frame; ``focal`` (pixels) is the first frame's focal length."""
         n = self._count
