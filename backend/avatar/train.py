@@ -87,6 +87,16 @@ def check_compatible(path: Path, state: dict, data_meta: dict, what: str) -> Non
             raise ValueError(f"{path}: avatar checkpoint for {label} {a!r}, but the data is {b!r}; {what}.")
 
 
+def check_same_network(path: Path, state: dict, config: UNetConfig) -> None:
+    """Refuse to resume a checkpoint whose network (width, depth, neural texture) differs from ``config``."""
+    have = state.get("unet_config", {})
+    diff = [f"{k} {have.get(k)!r} (asked {v!r})" for k, v in dataclasses.asdict(config).items()
+            if have.get(k, v) != v]
+    if diff:
+        raise ValueError(f"{path}: avatar checkpoint has another network ({', '.join(diff)}); train into a new "
+                         "--out folder, pass --fresh to start over, or give the checkpoint's settings.")
+
+
 def compose_input(x: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
     """Put the background colour bg (B, 3, 1, 1) behind the colour-code channels of inputs x (B, C, H, W)."""
     cov = x[:, -1:]
@@ -202,7 +212,8 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    unet_cfg = UNetConfig(in_channels=data.inputs.shape[1], base=cfg.base, depth=cfg.depth)
+    unet_cfg = UNetConfig(in_channels=data.inputs.shape[1], base=cfg.base, depth=cfg.depth, texture=cfg.texture,
+                          texture_res=cfg.texture_res)
     size = data.inputs.shape[-1]
     if size % (2**cfg.depth):
         raise ValueError(f"image size {size} is not divisible by 2**depth = {2**cfg.depth}; change --size or --depth.")
@@ -215,6 +226,7 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
         state = read_checkpoint(ckpt_path, dev)
         check_compatible(ckpt_path, state, dict(data.meta, size=size, in_channels=unet_cfg.in_channels),
                          "train into a new --out folder or pass --fresh to start over")
+        check_same_network(ckpt_path, state, unet_cfg)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, history = int(state["step"]), list(state.get("history", []))
