@@ -264,19 +264,20 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def render_channels(cam_vertices: torch.Tensor, K: torch.Tensor, faces: torch.Tensor, height: int, width: int,
-                    attributes: torch.Tensor, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+                    attributes: torch.Tensor, supersample: int = 2,
+                    tiles: tuple[int, ...] = (2, 4, 8, 16)) -> tuple[torch.Tensor, torch.Tensor]:
     """Anti-aliased attribute image of camera-space meshes.
 
     cam_vertices (B, V, 3) metres in camera space; K (B, 3, 3) intrinsics for an image of ``width`` x ``height``;
     attributes (B, V, C) or (V, C). Returns (image (B, C, H, W) premultiplied by coverage, coverage (B, 1, H, W) in
-    [0, 1]). ``supersample`` s renders s x s samples per pixel and averages them.
+    [0, 1]). ``supersample`` s renders s x s samples per pixel and averages them; ``tiles``: see :func:`rasterize`.
     """
     s = int(supersample)
     Ks = scale_intrinsics(K.float(), s)
     z = cam_vertices[..., 2:3]
     safe_z = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
     uv = torch.einsum("bij,bvj->bvi", Ks[:, :2, :2], cam_vertices[..., :2] / safe_z) + Ks[:, None, :2, 2]
-    frags = rasterize(torch.cat([uv, z], dim=-1), faces, height * s, width * s)
+    frags = rasterize(torch.cat([uv, z], dim=-1), faces, height * s, width * s, tiles=tiles)
     img = interpolate(frags, faces, attributes)
     cov = frags.mask.float().unsqueeze(1)
     if s > 1:
