@@ -114,7 +114,8 @@ class Demo:
         run = self.out / "avatar"
         self.backend("avatar", "train", "--video", str(video), "--motion", str(motion), "--out", str(run),
                      "--size", str(self.args.avatar_size), "--steps", str(self.args.avatar_steps),
-                     "--batch", str(self.args.avatar_batch),
+                     "--batch", str(self.args.avatar_batch), "--base", str(self.args.avatar_base),
+                     "--texture", str(self.args.avatar_texture), "--texture-lr", str(self.args.avatar_texture_lr),
                      *(["--model-dir", self.args.model_dir] if self.args.model_dir else []), stage="avatar")
         report = run / "eval_test.json"
         return json.loads(report.read_text()) if report.is_file() else {}
@@ -214,7 +215,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--avatar-size", type=int, default=256, help="avatar resolution (512 on a GPU)")
     p.add_argument("--avatar-steps", type=int, default=300, help="avatar training steps")
     p.add_argument("--avatar-batch", type=int, default=2,
-                   help="images per step (256 px x 2 costs what 128 px x 8 did: ~8 min for 300 steps on 2 CPU cores)")
+                   help="images per step (256 px x 2 costs what 128 px x 8 did)")
+    p.add_argument("--avatar-base", type=int, default=16,
+                   help="avatar network width (16: ~6 min of CPU for 300 steps at 256 px; 32 on a GPU)")
+    p.add_argument("--avatar-texture", type=int, default=8, help="neural texture channels (0: none)")
+    p.add_argument("--avatar-texture-lr", type=float, default=1.0, help="neural texture learning rate / lr")
     p.add_argument("--skip-avatar", action="store_true")
     return p.parse_args(argv)
 

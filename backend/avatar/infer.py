@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +22,7 @@ from backend.avatar.composite import crop_box_of, frame_size, paste, write_png, 
 from backend.avatar.dataset import crop_intrinsics
 from backend.avatar.raster import project
 from backend.avatar.train import compose_input, load_checkpoint, predict, select_device
+from backend.runtime import torch_threads
 from blender_addon.core.motion import Motion
 
 log = logging.getLogger(__name__)
@@ -46,8 +51,9 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, size: int | None =
     return out_path
 
 
-def onnx_session(path: str | Path, providers: list[str] | None = None, fp16_trt: bool = True):
-    """An onnxruntime session on TensorRT / CUDA when available, else CPU."""
+def onnx_session(path: str | Path, providers: list[str] | None = None, fp16_trt: bool = True, threads: int = 0):
+    """An onnxruntime session on TensorRT / CUDA when available, else CPU; ``threads``: CPU threads per run (0:
+    onnxruntime's default, all cores)."""
     import onnxruntime as ort
 
     avail = ort.get_available_providers()
@@ -63,6 +69,8 @@ def onnx_session(path: str | Path, providers: list[str] | None = None, fp16_trt:
             opts.append(p)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 0:
+        so.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), sess_options=so, providers=opts)
 
 
@@ -126,10 +134,58 @@ def _alpha(out: torch.Tensor, cov: torch.Tensor, mode: str, size: int) -> torch.
     return out[:, 3:4] * band
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _RenderJob:
+    """What every batch of :func:`render_motion` shares (read-only, so batches can run on parallel workers)."""
+
+    net: torch.nn.Module
+    session: object | None
+    meta: dict
+    body: object
+    code: torch.Tensor
+    motion: Motion
+    betas: np.ndarray | None
+    camera: str
+    background: torch.Tensor
+    alpha: str
+    frame: str
+    frame_scale: float
+    out_dir: Path
+    amp: bool
+
+
+def _render_batch(job: _RenderJob, sel: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Render and write the frames ``sel``; returns their crop boxes (len(sel), 3) and the source frame size."""
+    size = int(job.meta["size"])
+    verts = motion_vertices(job.body, job.motion, sel, betas=job.betas)
+    K, R, t, boxes, image_size = novel_cameras(job.meta, verts, _sub_motion(job.motion, sel), job.camera)
+    x, cov = render.raster_inputs(verts, K, R, t, job.body.faces, job.code, size,
+                                  render.RasterSpec(**job.meta["raster"]))
+    x = compose_input(x, job.background.expand(len(sel), -1, -1, -1))
+    if job.session is not None:
+        out = torch.from_numpy(run_onnx(job.session, x.numpy(), len(sel)))
+    else:
+        out = predict(job.net, x, len(sel), amp=job.amp)
+    rgba = torch.cat([out[:, :3], _alpha(out, cov, job.alpha, size)], 1).permute(0, 2, 3, 1).clamp(0, 1).numpy()
+    for i, img, box in zip(sel, rgba, boxes):
+        full = job.frame == "full"
+        write_png(job.out_dir / f"{i:05d}.png", paste(img, box, image_size, job.frame_scale) if full else img)
+    return boxes, image_size
+
+
+def render_workers(device: torch.device, workers: int = 0) -> int:
+    """Parallel render workers: ``workers`` when given, else one single-threaded worker per CPU core (at most 4) on
+    the CPU (each runs its own batch: no threads spinning on a shared machine) and one on a GPU."""
+    if workers > 0:
+        return workers
+    return 1 if device.type != "cpu" else max(1, min(4, os.cpu_count() or 1))
+
+
 def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str | Path, onnx: str | Path | None = None,
                   betas: np.ndarray | None = None, camera: str = "auto", background=(0.0, 0.0, 0.0),
                   alpha: str = "predicted", device: str = "auto", batch: int = 16, model_dir: str | None = None,
-                  frame: str = "full", frame_scale: float = 1.0, progress: Callable | None = None) -> Path:
+                  frame: str = "full", frame_scale: float = 1.0, progress: Callable | None = None,
+                  workers: int = 0) -> Path:
     """Render the avatar for every frame of ``motion_path`` into ``out_dir/%05d.png`` (RGBA, straight alpha).
 
     frame: ``full`` puts each crop where the person is in the source frame, at the source video's size times
@@ -137,7 +193,8 @@ def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str 
     elsewhere: an overlay for the video plate. ``crop``: the network's square crops. camera: ``motion`` (the
     motion's own camera), ``track`` (the training reference camera following the body), ``auto`` (``motion``
     when the motion has a camera). onnx: run that exported network with onnxruntime instead of torch. betas: shape
-    override. alpha: 'predicted' (the network's matte) or 'raster' (the body coverage). Also writes
+    override. alpha: 'predicted' (the network's matte) or 'raster' (the body coverage). workers: batches rendered
+    side by side (0: see :func:`render_workers`); on the CPU each worker runs one thread. Also writes
     ``out_dir/frames.json`` (frame size, crop boxes, camera mode). Returns ``out_dir``."""
     if frame not in ("full", "crop"):
         raise ValueError(f"frame {frame!r}: use 'full' (source-sized overlay) or 'crop' (the network's crops).")
@@ -146,7 +203,6 @@ def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str 
     dev = select_device(device)
     net, state = load_checkpoint(checkpoint, dev)
     meta = state["data_meta"]
-    spec = render.RasterSpec(**meta["raster"])
     size = int(meta["size"])
     motion = Motion.load(motion_path)
     if meta.get("model") and motion.model not in (meta["model"], "unknown"):
@@ -161,29 +217,23 @@ def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str 
         camera = "motion" if motion.camera is not None else "track"
     if betas is None and meta.get("betas") is not None:
         betas = np.asarray(meta["betas"], np.float32)
-    code = colour_code(body)
-    session = onnx_session(onnx) if onnx else None
+    nworkers = render_workers(dev, workers)
+    session = onnx_session(onnx, threads=1 if nworkers > 1 else 0) if onnx else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bg = torch.as_tensor(background, dtype=torch.float32).view(1, 3, 1, 1)
+    job = _RenderJob(net=net, session=session, meta=meta, body=body, code=colour_code(body), motion=motion,
+                     betas=betas, camera=camera, background=torch.as_tensor(background, dtype=torch.float32).view(
+                         1, 3, 1, 1), alpha=alpha, frame=frame, frame_scale=frame_scale, out_dir=out_dir,
+                     amp=dev.type == "cuda")
     n = motion.num_frames
+    step = max(1, min(batch, -(-n // nworkers)))  # every worker gets a batch
+    batches = [np.arange(s, min(n, s + step)) for s in range(0, n, step)]
     all_boxes, image_size = [], None
-    for s in range(0, n, batch):
-        sel = np.arange(s, min(n, s + batch))
-        verts = motion_vertices(body, motion, sel, betas=betas)
-        K, R, t, boxes, image_size = novel_cameras(meta, verts, _sub_motion(motion, sel), camera)
-        x, cov = render.raster_inputs(verts, K, R, t, body.faces, code, size, spec)
-        x = compose_input(x, bg.expand(len(sel), -1, -1, -1))
-        if session is not None:
-            out = torch.from_numpy(run_onnx(session, x.numpy(), batch))
-        else:
-            out = predict(net, x, batch, amp=dev.type == "cuda")
-        rgba = torch.cat([out[:, :3], _alpha(out, cov, alpha, size)], 1).permute(0, 2, 3, 1).clamp(0, 1).numpy()
-        for i, img, box in zip(sel, rgba, boxes):
-            write_png(out_dir / f"{i:05d}.png", paste(img, box, image_size, frame_scale) if frame == "full" else img)
-        all_boxes.append(boxes)
-        if progress:
-            progress("render", int(sel[-1]) + 1, n, f"frame {int(sel[-1]) + 1}/{n}")
+    with torch_threads(1) if nworkers > 1 else contextlib.nullcontext(), ThreadPoolExecutor(nworkers) as pool:
+        for sel, (boxes, image_size) in zip(batches, pool.map(lambda sel: _render_batch(job, sel), batches)):
+            all_boxes.append(boxes)
+            if progress:
+                progress("render", int(sel[-1]) + 1, n, f"frame {int(sel[-1]) + 1}/{n}")
     W, H = frame_size(image_size, frame_scale) if frame == "full" else (size, size)
     write_sidecar(out_dir, {"frames": n, "pattern": "%05d.png", "frame": frame, "width": W, "height": H,
                             "source_size": list(image_size), "frame_scale": frame_scale, "camera": camera,

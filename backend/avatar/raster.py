@@ -3,7 +3,8 @@
 Pixel convention (OpenCV): pixel ``(x, y)`` has its centre at the continuous image coordinate ``(x, y)`` and covers
 ``[x - 0.5, x + 0.5)``; a camera point ``X`` projects to ``u = K X / X_z``. Rasterization samples pixel centres.
 
-Method: every face is binned to the integer pixel centres of its screen bounding box; for each (face, pixel)
+Method: every face is binned to the integer pixel centres of its screen bounding box; small faces are tested
+against a whole t x t tile of pixel centres at once (dense tensors), larger ones (face, pixel) pair by pair; for each
 candidate the edge functions decide coverage, the perspective-correct depth is packed with the face index into one
 int64 key (depth in the high bits) and a ``scatter_reduce(amin)`` keeps the nearest face per pixel (a z-buffer in one
 vectorised pass). Barycentrics are then recomputed only for the winning face of each covered pixel.
@@ -89,20 +90,25 @@ def _face_coefficients(tri: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, ar
     return torch.cat([bary, inv_z], dim=1)
 
 
-def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, near: float = 1e-3,
-              max_pairs: int = 1 << 22) -> Fragments:
-    """Rasterize B meshes sharing ``faces``.
+@dataclasses.dataclass(frozen=True)
+class _Faces:
+    """Screen triangles of B meshes flattened to B*F faces: tri (B*F, 3, 3) pixel x, pixel y, camera z; the
+    pixel-centre bounding box x0, y0 (B*F,) and its size bw, bh (B*F,) (<= 0 when no centre is inside); the doubled
+    signed area (B*F,); cand: indices of the faces worth rasterizing (in front of ``near``, finite, not degenerate)."""
 
-    screen (B, V, 3): pixel x, pixel y, camera z (metres, > 0 in front); faces (F, 3) int64.
-    Faces with a vertex closer than ``near`` are dropped (no clipping). Both windings are drawn.
-    ``max_pairs`` bounds the (face, pixel) candidates processed at once (memory ~ 60 bytes each).
-    """
-    device = screen.device
-    B, V, _ = screen.shape
-    faces = faces.to(device=device, dtype=torch.int64)
-    nf = faces.shape[0]
-    tri = screen.float()[:, faces]  # (B, F, 3 corners, 3)
-    tri = tri.reshape(B * nf, 3, 3)
+    tri: torch.Tensor
+    x0: torch.Tensor
+    y0: torch.Tensor
+    bw: torch.Tensor
+    bh: torch.Tensor
+    area: torch.Tensor
+    cand: torch.Tensor
+
+
+def _face_setup(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, near: float) -> _Faces:
+    """Per-face screen triangles, pixel-centre bounding boxes and the faces worth rasterizing."""
+    B, nf = screen.shape[0], faces.shape[0]
+    tri = screen.float()[:, faces].reshape(B * nf, 3, 3)
     z = tri[..., 2]
     lo = tri[..., :2].amin(dim=1)
     hi = tri[..., :2].amax(dim=1)
@@ -113,45 +119,60 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int
     area = ((tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1])
             - (tri[:, 2, 0] - tri[:, 0, 0]) * (tri[:, 1, 1] - tri[:, 0, 1]))
     ok = (z.amin(dim=1) > near) & (x1 >= x0) & (y1 >= y0) & (area.abs() > 1e-12) & torch.isfinite(tri).all(dim=(1, 2))
-    cand = torch.nonzero(ok).squeeze(1)
-    zbuf = torch.full((B * height * width,), _NO_HIT, dtype=torch.int64, device=device)
-    if cand.numel():
-        zvis = z[cand]
-        zmin, zmax = float(zvis.min()), float(zvis.max())
-        zscale = _DEPTH_LEVELS / max(zmax - zmin, 1e-6)
-        bw = (x1 - x0 + 1)[cand]
-        counts = bw * (y1 - y0 + 1)[cand]
-        coef = _face_coefficients(tri[cand], x0[cand], y0[cand], area[cand])
-        ends = torch.cumsum(counts, 0)
-        start = 0
-        total = int(ends[-1])
-        # Process the candidate faces in chunks of at most max_pairs (face, pixel) pairs.
-        bounds = torch.searchsorted(ends, torch.arange(max_pairs, total + max_pairs, max_pairs, device=device),
-                                    right=True).tolist()
-        for stop in bounds:
-            stop = max(stop, start + 1)
-            if start >= cand.numel():
-                break
-            cnt = counts[start:stop]
-            pos = torch.repeat_interleave(torch.arange(start, stop, device=device), cnt)
-            offs = torch.cumsum(cnt, 0) - cnt
-            k = torch.arange(pos.numel(), device=device) - offs[pos - start]
-            w = bw[pos]
-            lx, ly = k % w, k // w
-            c = coef[pos]  # (N, 4, 3): rows w0, w1, w2, 1/z; columns d/dx, d/dy, value at the bbox origin
-            vals = c[..., 0] * lx[:, None] + c[..., 1] * ly[:, None] + c[..., 2]
-            inside = (vals[:, :3] >= 0).all(dim=-1)
-            vals, pos, lx, ly = vals[inside], pos[inside], lx[inside], ly[inside]
-            f = cand[pos]
-            px = x0[f] + lx
-            py = y0[f] + ly
-            depth = 1.0 / vals[:, 3]
-            q = ((depth - zmin) * zscale).clamp(0, _DEPTH_LEVELS).long()
-            key = (q << _FACE_BITS) | f
-            b = f // nf
-            pix = (b * height + py) * width + px
-            zbuf.scatter_reduce_(0, pix, key, reduce="amin")
-            start = stop
+    return _Faces(tri=tri, x0=x0, y0=y0, bw=x1 - x0 + 1, bh=y1 - y0 + 1, area=area,
+                  cand=torch.nonzero(ok).squeeze(1))
+
+
+def _tile_fragments(fc: _Faces, sel: torch.Tensor, coef: torch.Tensor, tile: int, max_pairs: int):
+    """Covered (face, pixel) samples of the small faces ``sel`` (bounding box within ``tile`` x ``tile`` pixel
+    centres), every face tested against its whole tile at once (dense (faces, tile^2) tensors, no per-pair
+    indexing). coef (len(sel), 4, 3) from :func:`_face_coefficients`. Yields (face (N,), px (N,), py (N,), 1/z (N,))."""
+    dev = coef.device
+    k = torch.arange(tile * tile, device=dev)
+    lx_i, ly_i = k % tile, k // tile
+    lx, ly = lx_i.float(), ly_i.float()
+    step = max(1, max_pairs // (tile * tile))
+    for s in range(0, sel.numel(), step):
+        f, c = sel[s:s + step], coef[s:s + step]
+        vals = c[..., 0, None] * lx + c[..., 1, None] * ly + c[..., 2, None]  # (n, 4, tile^2)
+        inside = ((vals[:, :3] >= 0).all(dim=1) & (lx_i < fc.bw[f, None]) & (ly_i < fc.bh[f, None]))
+        fi, ki = torch.nonzero(inside, as_tuple=True)
+        face = f[fi]
+        yield face, fc.x0[face] + lx_i[ki], fc.y0[face] + ly_i[ki], vals[fi, 3, ki]
+
+
+def _pair_fragments(fc: _Faces, sel: torch.Tensor, coef: torch.Tensor, max_pairs: int):
+    """Covered (face, pixel) samples of the faces ``sel``, every pixel centre of each bounding box enumerated as
+    one (face, pixel) pair, at most ``max_pairs`` pairs at a time. Yields like :func:`_tile_fragments`."""
+    dev = coef.device
+    bw = fc.bw[sel]
+    counts = bw * fc.bh[sel]
+    ends = torch.cumsum(counts, 0)
+    start = 0
+    bounds = torch.searchsorted(ends, torch.arange(max_pairs, int(ends[-1]) + max_pairs, max_pairs, device=dev),
+                                right=True).tolist()
+    for stop in bounds:
+        stop = max(stop, start + 1)
+        if start >= sel.numel():
+            break
+        cnt = counts[start:stop]
+        pos = torch.repeat_interleave(torch.arange(start, stop, device=dev), cnt)
+        offs = torch.cumsum(cnt, 0) - cnt
+        k = torch.arange(pos.numel(), device=dev) - offs[pos - start]
+        w = bw[pos]
+        lx, ly = k % w, k // w
+        c = coef[pos]  # (N, 4, 3): rows w0, w1, w2, 1/z; columns d/dx, d/dy, value at the bbox origin
+        vals = c[..., 0] * lx[:, None] + c[..., 1] * ly[:, None] + c[..., 2]
+        inside = (vals[:, :3] >= 0).all(dim=-1)
+        face = sel[pos[inside]]
+        yield face, fc.x0[face] + lx[inside], fc.y0[face] + ly[inside], vals[inside, 3]
+        start = stop
+
+
+def _resolve(zbuf: torch.Tensor, tri: torch.Tensor, nf: int, B: int, height: int, width: int) -> Fragments:
+    """Fragments from the z-buffer of packed (depth, face) keys: the winning face of each pixel, its
+    perspective-correct barycentrics at the pixel centre and its depth."""
+    device = zbuf.device
     hit = zbuf != _NO_HIT
     gface = torch.where(hit, zbuf & ((1 << _FACE_BITS) - 1), torch.zeros_like(zbuf))
     face = torch.where(hit, gface % nf, torch.full_like(zbuf, -1))
@@ -169,6 +190,46 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int
         depth[pidx] = 1.0 / s.squeeze(-1)
     return Fragments(face=face.view(B, height, width), bary=bary.view(B, height, width, 3),
                      depth=depth.view(B, height, width))
+
+
+def rasterize(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, near: float = 1e-3,
+              max_pairs: int = 1 << 22, tiles: tuple[int, ...] = (2, 4, 8, 16)) -> Fragments:
+    """Rasterize B meshes sharing ``faces``.
+
+    screen (B, V, 3): pixel x, pixel y, camera z (metres, > 0 in front); faces (F, 3) int64.
+    Faces with a vertex closer than ``near`` are dropped (no clipping). Both windings are drawn.
+    ``max_pairs`` bounds the (face, pixel) candidates processed at once (memory ~ 60 bytes each). Faces whose
+    bounding box spans at most t x t pixel centres, t the first of ``tiles`` that fits (most faces of a body at
+    preview sizes), are tested against the whole tile in dense tensors; larger faces pixel by pixel (``tiles=()``:
+    every face that way). Both paths compute the same values, so the result does not depend on ``tiles``.
+    """
+    device = screen.device
+    B = screen.shape[0]
+    faces = faces.to(device=device, dtype=torch.int64)
+    nf = faces.shape[0]
+    fc = _face_setup(screen, faces, height, width, near)
+    zbuf = torch.full((B * height * width,), _NO_HIT, dtype=torch.int64, device=device)
+    cand = fc.cand
+    if cand.numel():
+        zvis = fc.tri[cand, :, 2]
+        zmin, zmax = float(zvis.min()), float(zvis.max())
+        zscale = _DEPTH_LEVELS / max(zmax - zmin, 1e-6)
+        coef = _face_coefficients(fc.tri[cand], fc.x0[cand], fc.y0[cand], fc.area[cand])
+        side = torch.maximum(fc.bw[cand], fc.bh[cand])
+        streams, done = [], torch.zeros_like(side, dtype=torch.bool)
+        for tile in sorted(tiles):
+            fits = (side <= tile) & ~done
+            if bool(fits.any()):
+                streams.append(_tile_fragments(fc, cand[fits], coef[fits], tile, max_pairs))
+            done |= fits
+        if not bool(done.all()):
+            streams.append(_pair_fragments(fc, cand[~done], coef[~done], max_pairs))
+        for stream in streams:
+            for f, px, py, inv_z in stream:
+                q = ((1.0 / inv_z - zmin) * zscale).clamp(0, _DEPTH_LEVELS).long()
+                pix = ((f // nf) * height + py) * width + px
+                zbuf.scatter_reduce_(0, pix, (q << _FACE_BITS) | f, reduce="amin")
+    return _resolve(zbuf, fc.tri, nf, B, height, width)
 
 
 def interpolate(frags: Fragments, faces: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
@@ -203,19 +264,20 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def render_channels(cam_vertices: torch.Tensor, K: torch.Tensor, faces: torch.Tensor, height: int, width: int,
-                    attributes: torch.Tensor, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+                    attributes: torch.Tensor, supersample: int = 2,
+                    tiles: tuple[int, ...] = (2, 4, 8, 16)) -> tuple[torch.Tensor, torch.Tensor]:
     """Anti-aliased attribute image of camera-space meshes.
 
     cam_vertices (B, V, 3) metres in camera space; K (B, 3, 3) intrinsics for an image of ``width`` x ``height``;
     attributes (B, V, C) or (V, C). Returns (image (B, C, H, W) premultiplied by coverage, coverage (B, 1, H, W) in
-    [0, 1]). ``supersample`` s renders s x s samples per pixel and averages them.
+    [0, 1]). ``supersample`` s renders s x s samples per pixel and averages them; ``tiles``: see :func:`rasterize`.
     """
     s = int(supersample)
     Ks = scale_intrinsics(K.float(), s)
     z = cam_vertices[..., 2:3]
     safe_z = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
     uv = torch.einsum("bij,bvj->bvi", Ks[:, :2, :2], cam_vertices[..., :2] / safe_z) + Ks[:, None, :2, 2]
-    frags = rasterize(torch.cat([uv, z], dim=-1), faces, height * s, width * s)
+    frags = rasterize(torch.cat([uv, z], dim=-1), faces, height * s, width * s, tiles=tiles)
     img = interpolate(frags, faces, attributes)
     cov = frags.mask.float().unsqueeze(1)
     if s > 1:

@@ -35,11 +35,13 @@ class RasterSpec:
 
 
 def raster_inputs(vertices: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor, faces: torch.Tensor,
-                  code: torch.Tensor, size: int, spec: RasterSpec = RasterSpec()) -> tuple[torch.Tensor, torch.Tensor]:
+                  code: torch.Tensor, size: int, spec: RasterSpec = RasterSpec(),
+                  tiles: tuple[int, ...] = (2, 4, 8, 16)) -> tuple[torch.Tensor, torch.Tensor]:
     """Network inputs (B, C, size, size) in [0, 1] and coverage (B, 1, size, size).
 
     vertices (B, V, 3) world metres; K (B, 3, 3) intrinsics of the size^2 crop; R (B, 3, 3), t (B, 3) world ->
-    camera; code (V, 3) per-vertex colour code in [0, 1]. Colour-like channels are premultiplied by coverage."""
+    camera; code (V, 3) per-vertex colour code in [0, 1]. Colour-like channels are premultiplied by coverage.
+    ``tiles``: the rasterizer's tile sizes (the result does not depend on them; ``()`` is the pair-by-pair path)."""
     dev = vertices.device
     cam = torch.einsum("bij,bvj->bvi", R.to(dev).float(), vertices.float()) + t.to(dev).float()[:, None]
     attrs = [code.to(dev).float()[None].expand(cam.shape[0], -1, -1)]
@@ -48,7 +50,7 @@ def raster_inputs(vertices: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: t
     if spec.depth:
         zmed = cam[..., 2].median(dim=1, keepdim=True).values
         attrs.append(((cam[..., 2:3] - zmed[..., None]) / spec.depth_range + 0.5).clamp(0, 1))
-    img, cov = render_channels(cam, K.to(dev).float(), faces, size, size, torch.cat(attrs, -1), spec.supersample)
+    img, cov = render_channels(cam, K.to(dev).float(), faces, size, size, torch.cat(attrs, -1), spec.supersample, tiles)
     return torch.cat([img, cov], 1).clamp(0, 1), cov
 
 

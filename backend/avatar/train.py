@@ -87,6 +87,26 @@ def check_compatible(path: Path, state: dict, data_meta: dict, what: str) -> Non
             raise ValueError(f"{path}: avatar checkpoint for {label} {a!r}, but the data is {b!r}; {what}.")
 
 
+def make_optimizer(model: AvatarUNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the network, the neural texture (if any) in its own group at ``texture_lr`` times the rate."""
+    tex = [p for n, p in model.named_parameters() if n.startswith("texture.")]
+    net = [p for n, p in model.named_parameters() if not n.startswith("texture.")]
+    groups = [{"params": net, "lr": cfg.lr, "lr_scale": 1.0}]
+    if tex:
+        groups.append({"params": tex, "lr": cfg.lr * cfg.texture_lr, "lr_scale": cfg.texture_lr})
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=1e-4)
+
+
+def check_same_network(path: Path, state: dict, config: UNetConfig) -> None:
+    """Refuse to resume a checkpoint whose network (width, depth, neural texture) differs from ``config``."""
+    have = state.get("unet_config", {})
+    diff = [f"{k} {have.get(k)!r} (asked {v!r})" for k, v in dataclasses.asdict(config).items()
+            if have.get(k, v) != v]
+    if diff:
+        raise ValueError(f"{path}: avatar checkpoint has another network ({', '.join(diff)}); train into a new "
+                         "--out folder, pass --fresh to start over, or give the checkpoint's settings.")
+
+
 def compose_input(x: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
     """Put the background colour bg (B, 3, 1, 1) behind the colour-code channels of inputs x (B, C, H, W)."""
     cov = x[:, -1:]
@@ -202,21 +222,26 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    unet_cfg = UNetConfig(in_channels=data.inputs.shape[1], base=cfg.base, depth=cfg.depth)
+    unet_cfg = UNetConfig(in_channels=data.inputs.shape[1], base=cfg.base, depth=cfg.depth, texture=cfg.texture,
+                          texture_res=cfg.texture_res)
     size = data.inputs.shape[-1]
     if size % (2**cfg.depth):
         raise ValueError(f"image size {size} is not divisible by 2**depth = {2**cfg.depth}; change --size or --depth.")
     model = AvatarUNet(unet_cfg).to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    opt = make_optimizer(model, cfg)
     step, history = 0, []
     if resume and ckpt_path.is_file():
         state = read_checkpoint(ckpt_path, dev)
         check_compatible(ckpt_path, state, dict(data.meta, size=size, in_channels=unet_cfg.in_channels),
                          "train into a new --out folder or pass --fresh to start over")
+        check_same_network(ckpt_path, state, unet_cfg)
         model.load_state_dict(state["model"])
+        scales = [g["lr_scale"] for g in opt.param_groups]
         opt.load_state_dict(state["optimizer"])
+        for g, scale in zip(opt.param_groups, scales):  # this run's texture_lr, also over an older checkpoint
+            g["lr_scale"] = scale
         step, history = int(state["step"]), list(state.get("history", []))
         log.info("resuming %s at step %d", ckpt_path, step)
     vgg = VGGPerceptual(cfg.vgg_weights).to(dev) if cfg.vgg > 0 else None
@@ -241,7 +266,7 @@ def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConf
             if dev.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * sched(step)
+                g["lr"] = cfg.lr * g["lr_scale"] * sched(step)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
                 pred = model(x)
             loss, terms = compute_loss(pred, target, m, v, cfg, vgg)

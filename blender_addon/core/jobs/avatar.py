@@ -26,7 +26,9 @@ class TrainConfig:
     learning rate (cosine decay to 5 %); l1/ssim/mask/vgg: loss weights (vgg needs ``vgg_weights``, a local file);
     fg_weight: extra L1 weight inside the person mask; bg_random: probability of a random background colour
     (otherwise black); shift/scale: random affine jitter (fraction of the image / relative zoom) applied to input
-    and target together; amp: mixed precision on CUDA; eval_every/ckpt_every: in steps."""
+    and target together; amp: mixed precision on CUDA; eval_every/ckpt_every: in steps; texture: channels of the
+    learnable neural texture on the body surface (0: none), texture_res: its finest side in texels, texture_lr: its
+    learning rate as a multiple of lr."""
 
     steps: int = 2000
     batch: int = 8
@@ -47,6 +49,9 @@ class TrainConfig:
     eval_every: int = 250
     ckpt_every: int = 250
     log_every: int = 25
+    texture: int = 0
+    texture_res: int = 128
+    texture_lr: float = 1.0
 
 
 @job_contract
@@ -78,6 +83,8 @@ class TrainAvatarParams(TrainConfig, JobParams):
         require(1 <= self.depth <= 8 and self.base >= 1, f"{k}: depth in 1..8 and base >= 1")
         require(min(self.eval_every, self.ckpt_every, self.log_every) >= 1, f"{k}: *_every must be positive")
         require(0 <= self.bg_random <= 1, f"{k}: bg_random={self.bg_random} must be in [0, 1]")
+        require(self.texture >= 0 and self.texture_res >= 4 and self.texture_lr > 0,
+                f"{k}: texture >= 0 channels, texture_res >= 4 texels, texture_lr > 0")
 
     def train_config(self) -> TrainConfig:
         """The training settings of this job."""
