@@ -123,7 +123,7 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     hook = tracker.hook if tracker is not None else None
     stream = None
     info = source_info(req.input)  # a missing or unreadable input fails here, with its one-line error
-    if (req.stream and detect.mode == "holistic" and not _cache_file(req, detect).is_file()
+    if (req.stream and detect.mode == "holistic" and not _detections_cached(req, detect)
             and should_stream(req.stream_settings)):
         stream = DetectionStream(req.input, req.frames, detect, req.cache_dir, detect_progress, cancelled,
                                  MIN_PERSON_FRACTION, hook).start()  # detection starts while the model loads
@@ -184,11 +184,11 @@ def _serialised(report: Progress) -> Progress:
     return call
 
 
-def _cache_file(req: EstimateRequest, detect: DetectSettings) -> Path:
-    """Where the detections cache keeps this request's detections (a path that never exists without a cache)."""
+def _detections_cached(req: EstimateRequest, detect: DetectSettings) -> bool:
+    """True when the detections cache already holds this request's detections (nothing to overlap the fit with)."""
     if req.cache_dir is None:
-        return Path("/nonexistent/no-detections-cache")
-    return Path(req.cache_dir) / f"keypoints_{cache_key(Path(req.input), req.frames, detect)}.npz"
+        return False
+    return (Path(req.cache_dir) / f"keypoints_{cache_key(Path(req.input), req.frames, detect)}.npz").is_file()
 
 
 def _fit_while_detecting(req: EstimateRequest, stream: DetectionStream, model, settings: FitSettings, info,
