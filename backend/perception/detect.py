@@ -342,7 +342,7 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
             arr["frame_indices"][n] = index
             det = tracker.process(bgr)
             if det is not None:
-                _store(arr, n, det, mw / info.width if mw else 0.0)
+                store_detection(arr, n, det, mw / info.width if mw else 0.0)
                 found += 1
             if frame_hook is not None:
                 frame_hook(bgr, arr, n)
@@ -369,7 +369,9 @@ def detect_keypoints(path: str | Path, frame_range: FrameRange = FrameRange(),
     return kp
 
 
-def _store(arr: dict, n: int, det: dict, mask_scale: float) -> None:
+def store_detection(arr: dict, n: int, det: dict, mask_scale: float) -> None:
+    """Write one frame's detection ``det`` (a HolisticTracker result) into row ``n`` of the Keypoints arrays
+    ``arr``; ``mask_scale``: mask pixels per frame pixel (0: no masks kept)."""
     arr["found"][n] = True
     arr["body"][n, :, :2] = det["body"][:, :2]  # all zero (confidence 0) in the close-up modes
     arr["body"][n, :, 2] = np.clip(det["body"][:, 3], 0, 1)

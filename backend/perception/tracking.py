@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.perception.detect import DetectionCancelled, DetectSettings, HolisticTracker, _store, cache_key
+from backend.perception.detect import DetectionCancelled, DetectSettings, HolisticTracker, store_detection, cache_key
 from backend.perception.frames import FrameRange, FrameSource
 from backend.perception.keypoints import Keypoints, empty_keypoints
 from backend.perception.people import (PeopleFinder, PeopleSettings, appearance, appearance_distance, box_iou,
@@ -180,7 +180,7 @@ class PeopleTracker:
                 p.velocity *= 0.8
                 continue
             det, sig = dets[p.track_id]
-            _store(p.arrays, n, det, self.mask_w / w if self.mask_w else 0.0)
+            store_detection(p.arrays, n, det, self.mask_w / w if self.mask_w else 0.0)
             box = landmark_box(_xyv(det))
             p.velocity = (0.5 * p.velocity + 0.5 * (box - p.box)) if p.lost == 0 else np.zeros(4, np.float32)
             p.box = box
