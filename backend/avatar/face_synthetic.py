@@ -27,10 +27,16 @@ ACTIONS = {"jawOpen": (0.7, 17.0, 0.0), "mouthSmileLeft": (0.8, 23.0, 1.0), "mou
 BLINK_EVERY = 11  # frames between blinks
 
 
-def face_expression(frames: int, names: tuple[str, ...]) -> np.ndarray:
-    """(frames, len(names)) ARKit weights in [0, 1]: the ``ACTIONS`` curves and a two-frame blink every
-    ``BLINK_EVERY`` frames."""
+def face_expression(frames: int, names: tuple[str, ...], count: int = 0) -> np.ndarray:
+    """(frames, E) expression: for ARKit facial actions (``names``, Anny) weights in [0, 1], the ``ACTIONS`` curves
+    and a two-frame blink every ``BLINK_EVERY`` frames; for PCA coefficients (FLAME, SMPL-X: ``count`` of them) the
+    first three swing by +-1.5 (the models' expression units) on the first three ``ACTIONS`` periods."""
     t = np.arange(frames, dtype=np.float64)
+    if "jawOpen" not in names:  # PCA expression coefficients
+        out = np.zeros((frames, max(count, len(names))), np.float32)
+        for k, (_, period, phase) in enumerate(list(ACTIONS.values())[:min(3, count)]):
+            out[:, k] = 1.5 * np.sin(2 * np.pi * t / period + phase)
+        return out
     out = np.zeros((frames, len(names)), np.float32)
     for name, (amp, period, phase) in ACTIONS.items():
         if name in names:
@@ -48,7 +54,7 @@ def face_motion(model, frames: int = 48, size: int = 160, fps: float = 30.0) -> 
     t = np.arange(frames) / frames * 2 * np.pi
     J = len(model.joint_names)
     rot = np.zeros((frames, J, 3))
-    head = model.joint_names.index("head")
+    head = model.joint_names.index("head" if "head" in model.joint_names else "neck")  # FLAME turns at the neck
     names = tuple(model.expression_names)
     motion0 = Motion(model=model.name, fps=fps, joint_names=tuple(model.joint_names), rotvec=rot[:1],
                      transl=np.zeros((1, 3)), up_axis=model.up_axis)
@@ -60,7 +66,7 @@ def face_motion(model, frames: int = 48, size: int = 160, fps: float = 30.0) -> 
     mesh = head_mesh(model)
     pts = rest[mesh.vertex_index].double().numpy()
     centre = (pts.min(0) + pts.max(0)) / 2
-    eyes = [model.joint_names.index(n) for n in ("eye.L", "eye.R") if n in model.joint_names]
+    eyes = [model.joint_names.index(n) for n in ("eye.L", "eye.R", "left_eye", "right_eye") if n in model.joint_names]
     front = (joints[eyes].mean(0) - joints[head]).double().numpy() if eyes else np.array([0.0, -1.0, 0.0])
     up = np.array([0.0, 0.0, 1.0]) if model.up_axis == "Z" else np.array([0.0, 1.0, 0.0])
     front = front - up * (front @ up)
@@ -84,7 +90,7 @@ def face_motion(model, frames: int = 48, size: int = 160, fps: float = 30.0) -> 
                  image_size=(size, size))
     return Motion(model=model.name, fps=fps, joint_names=tuple(model.joint_names), rotvec=rot,
                   transl=np.zeros((frames, 3)), betas=np.zeros(0, np.float32),
-                  expression=face_expression(frames, names), camera=cam, up_axis=model.up_axis,
+                  expression=face_expression(frames, names, model.num_expression), camera=cam, up_axis=model.up_axis,
                   metadata={"subject": "face", "synthetic": "Anny head, procedural skin texture",
                             "metrics": {"part": "face"}}, source_fps=fps)
 

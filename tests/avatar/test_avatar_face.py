@@ -133,3 +133,29 @@ def test_a_checkpoint_of_the_other_subject_is_one_clear_line(face_run, face_clip
     files = render_avatar({"checkpoint": str(face_ckpt), "motion": str(face_clip[1]), "frame": "crop"}, ctx)
     frames = sorted((tmp_path / "job" / "frames").glob("*.png"))
     assert files and len(frames) == 28
+
+
+@pytest.mark.slow  # ~50 s CPU: the synthetic FLAME's large random triangles make its raster slow
+def test_train_avatar_job_makes_a_face_avatar_from_a_flame_estimate(synthetic_model_dir, tmp_path):
+    """The job the Train Avatar operator submits (video + motion of the selected body) builds the face dataset for
+    a FLAME motion on its own: every FLAME vertex is head, the expression coefficients move it."""
+    from backend.avatar.body import load_model
+    from backend.avatar.face_synthetic import write_face_clip
+    from backend.avatar.jobs import train_avatar
+    from backend.jobs.registry import JobContext
+    from blender_addon.core.jobs.avatar import ROLE_CHECKPOINT, ROLE_DATASET, ROLE_EVAL_JSON
+    from blender_addon.core.motion import Motion
+
+    flame = load_model("flame", model_dir=str(synthetic_model_dir))
+    frames, motion = write_face_clip(tmp_path / "clip", frames=28, size=64, model=flame)
+    assert np.ptp(Motion.load(motion).expression[:, 0]) > 1.0
+    ctx = JobContext("j", tmp_path / "job", "cpu", lambda *a: None, threading.Event())
+    (tmp_path / "job").mkdir()
+    files = train_avatar({"video": str(frames), "motion": str(motion), "size": 32, "steps": 2, "batch": 2,
+                          "base": 8, "depth": 3, "mask_source": "raster", "model_dir": str(synthetic_model_dir),
+                          "export_onnx": False}, ctx)
+    data = load_dataset(files[ROLE_DATASET])
+    V = flame(flame.zero_pose(1)).vertices.shape[1]
+    assert data.meta["subject"] == "face" and data.meta["model"] == "flame" and data.meta["head_vertices"] == V
+    assert (data.inputs[:, -1] > 127).any()  # the head is in the crops
+    assert {ROLE_CHECKPOINT, ROLE_EVAL_JSON} <= set(files)
