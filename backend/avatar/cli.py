@@ -188,6 +188,10 @@ def _render(args) -> int:
     if subject == "face":
         from backend.avatar.face_render import render_face_motion
 
+        if args.onnx or args.betas is not None or args.camera == "track" or args.alpha == "raster":
+            log.warning("a face avatar renders with torch through the motion's camera and the predicted matte; "
+                        "--onnx, --betas, --camera track and --alpha raster are ignored")
+
         render_face_motion(args.checkpoint, args.motion, args.out, background=tuple(args.background),
                            device=args.device, model_dir=args.model_dir, frame=args.frame,
                            frame_scale=args.frame_scale)
