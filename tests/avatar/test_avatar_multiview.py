@@ -77,3 +77,31 @@ def test_world_body_through_a_view_covers_the_person_detected_there(take):
     off = view_samples(model, verts, wrong, motion.source_frames(), size, RasterSpec(), mask_source="raster")
     miss = _keypoints_inside(off, test, person.body, size)
     assert miss < 0.5, f"{miss:.0%} of the landmarks fall on a body rasterized through the wrong camera"
+
+
+def test_novel_view_dataset_holds_out_the_test_view(take, tmp_path):
+    from backend.avatar.dataset import load_dataset
+    from backend.avatar.multiview_dataset import build_multiview_dataset
+
+    motion_path = take[0]
+    with pytest.raises(ValueError, match="both a training and the test view"):
+        build_multiview_dataset(motion_path, tmp_path / "bad", ["cam01", "cam04"], "cam04")
+    with pytest.raises(ValueError, match="the take's views are cam01, cam02, cam03, cam04"):
+        build_multiview_dataset(motion_path, tmp_path / "bad", ["cam01"], "cam9")
+    data = load_dataset(build_multiview_dataset(motion_path, tmp_path / "ds", ["cam01", "cam02", "cam03"], "cam04",
+                                                size=32, mask_source="raster", val_every=3))
+    view = np.load(tmp_path / "ds" / "data.npz")["view"]
+    assert data.meta["test_view"] == "cam04" and data.meta["subject"] == "body"
+    assert set(view[data.split == 2]) == {3} and len(data.indices("test")) == FRAMES
+    assert 3 not in set(view[data.split != 2]) and len(data.indices("val")) == 3 * (FRAMES // 3)
+
+
+def test_crop_outside_the_image_far_from_the_body_is_known_background():
+    from backend.avatar.multiview_dataset import known_background
+
+    valid = np.zeros((1, 32, 32), np.float32)
+    valid[:, :, 16:] = 1  # the left half of the crop lies outside the source image
+    coverage = np.zeros((1, 32, 32), np.float32)
+    coverage[:, 10:20, 12:20] = 1  # the body reaches past the image edge
+    out = known_background(valid, coverage)
+    assert out[0, 15, 12] == 0 and out[0, 2, 2] == 1 and (out[0, :, 16:] == 1).all()
