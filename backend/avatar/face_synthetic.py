@@ -71,7 +71,6 @@ def face_motion(model, frames: int = 48, size: int = 160, fps: float = 30.0) -> 
     up = np.array([0.0, 0.0, 1.0]) if model.up_axis == "Z" else np.array([0.0, 1.0, 0.0])
     front = front - up * (front @ up)
     front /= np.linalg.norm(front)
-    # head axes in the model's world: x = the person's left (image right is their left when facing the camera)
     yaw_axis, pitch_axis = up, np.cross(up, front)
     aa = (0.21 * np.sin(t))[:, None] * yaw_axis + (0.1 * np.sin(2 * t + 0.7))[:, None] * pitch_axis
     rot[:, head] = aa  # small angles: the head nods and turns whatever its joint's rest frame
@@ -91,7 +90,7 @@ def face_motion(model, frames: int = 48, size: int = 160, fps: float = 30.0) -> 
     return Motion(model=model.name, fps=fps, joint_names=tuple(model.joint_names), rotvec=rot,
                   transl=np.zeros((frames, 3)), betas=np.zeros(0, np.float32),
                   expression=face_expression(frames, names, model.num_expression), camera=cam, up_axis=model.up_axis,
-                  metadata={"subject": "face", "synthetic": "Anny head, procedural skin texture",
+                  metadata={"subject": "face", "synthetic": f"{model.name} head, procedural skin texture",
                             "metrics": {"part": "face"}}, source_fps=fps)
 
 
