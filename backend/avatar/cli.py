@@ -36,6 +36,10 @@ def add_commands(subparsers) -> None:
     t.add_argument("--no-normals", action="store_true", help="input: colour code only (no normal channels)")
     t.add_argument("--no-depth", action="store_true", help="input: no relative depth channel")
     t.add_argument("--max-frames", type=int, default=None)
+    t.add_argument("--subject", default="auto", choices=("auto", "body", "face"),
+                   help="face: an avatar of a face close-up from a face-only estimate (FLAME, or Anny's head with its "
+                        "facial actions); auto: face when the motion is a face estimate")
+    t.add_argument("--face", dest="subject", action="store_const", const="face", help="same as --subject face")
     t.add_argument("--rebuild", action="store_true", help="rebuild the dataset even if it exists")
     t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint (default: resume)")
     t.add_argument("--device", default="auto")
@@ -72,7 +76,18 @@ def add_commands(subparsers) -> None:
     r.add_argument("--alpha", default="predicted", choices=("predicted", "raster"))
     r.add_argument("--model-dir", default=None)
     r.add_argument("--device", default="auto")
+    r.add_argument("--subject", default="auto", choices=("auto", "body", "face"),
+                   help="face: render a face avatar on a face motion (its camera and expression); auto: the "
+                        "checkpoint's subject")
+    r.add_argument("--face", dest="subject", action="store_const", const="face", help="same as --subject face")
     r.set_defaults(handler=_clean_errors(_render))
+
+    c = sub.add_parser("face-clip", help="write the synthetic face close-up (Anny's head, changing expressions) "
+                                         "used by the tests: OUT/frames/*.png + OUT/motion.npz")
+    c.add_argument("--out", required=True)
+    c.add_argument("--frames", type=int, default=48)
+    c.add_argument("--size", type=int, default=160, help="frame side in pixels")
+    c.set_defaults(handler=_clean_errors(_face_clip))
 
     x = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch)")
     x.add_argument("--checkpoint", required=True)
@@ -118,18 +133,34 @@ def _train(args) -> int:
             log.error("no dataset at %s: pass --video and --motion to build one", ds)
             return 2
         spec = RasterSpec(normals=not args.no_normals, depth=not args.no_depth)
-        from backend.runtime import detections_cache
+        if _face_subject(args.subject, args.motion):
+            from backend.avatar.face_dataset import build_face_dataset
 
-        keypoints = args.keypoints or detections_cache()
-        keypoints = None if str(keypoints).lower() == "none" else keypoints
-        build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model, model_dir=args.model_dir,
-                      spec=spec, crop_mode=args.crop, mask_source=args.mask_source, max_frames=args.max_frames,
-                      keypoints=keypoints)
+            build_face_dataset(args.video, args.motion, ds, size=args.size, model_dir=args.model_dir, spec=spec,
+                               mask_source=args.mask_source, max_frames=args.max_frames)
+        else:
+            from backend.runtime import detections_cache
+
+            keypoints = args.keypoints or detections_cache()
+            keypoints = None if str(keypoints).lower() == "none" else keypoints
+            build_dataset(args.video, args.motion, ds, size=args.size, model_name=args.model,
+                          model_dir=args.model_dir, spec=spec, crop_mode=args.crop, mask_source=args.mask_source,
+                          max_frames=args.max_frames, keypoints=keypoints)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     ckpt = train(ds, out, cfg, device=args.device, resume=not args.fresh)
     report = evaluate(ckpt, ds, out, "test", device=args.device)
     print(json.dumps(report["metrics"]))
     return 0
+
+
+def _face_subject(subject: str, motion_path: str) -> bool:
+    """Whether ``avatar train`` builds a face dataset: --subject face, or auto and the motion is a face estimate."""
+    if subject != "auto":
+        return subject == "face"
+    from backend.avatar.face_dataset import is_face_motion
+    from blender_addon.core.motion import Motion
+
+    return is_face_motion(Motion.load(motion_path))
 
 
 def _eval(args) -> int:
@@ -148,6 +179,23 @@ def _render(args) -> int:
 
     from backend.avatar.infer import render_motion
 
+    subject = args.subject
+    if subject == "auto":
+        from backend.avatar.face_render import subject_of
+        from backend.avatar.train import read_checkpoint
+
+        subject = subject_of(read_checkpoint(args.checkpoint)) if Path(args.checkpoint).is_file() else "body"
+    if subject == "face":
+        from backend.avatar.face_render import render_face_motion
+
+        if args.onnx or args.betas is not None or args.camera == "track" or args.alpha == "raster":
+            log.warning("a face avatar renders with torch through the motion's camera and the predicted matte; "
+                        "--onnx, --betas, --camera track and --alpha raster are ignored")
+
+        render_face_motion(args.checkpoint, args.motion, args.out, background=tuple(args.background),
+                           device=args.device, model_dir=args.model_dir, frame=args.frame,
+                           frame_scale=args.frame_scale)
+        return 0
     betas = None if args.betas is None else np.asarray(args.betas, np.float32)
     render_motion(args.checkpoint, args.motion, args.out, onnx=args.onnx, betas=betas, camera=args.camera,
                   background=tuple(args.background), alpha=args.alpha, device=args.device, model_dir=args.model_dir,
@@ -159,4 +207,12 @@ def _export(args) -> int:
     from backend.avatar.infer import export_onnx
 
     export_onnx(args.checkpoint, args.out, size=args.size, opset=args.opset, fp16=args.fp16, device=args.device)
+    return 0
+
+
+def _face_clip(args) -> int:
+    from backend.avatar.face_synthetic import write_face_clip
+
+    folder, motion = write_face_clip(args.out, frames=args.frames, size=args.size)
+    print(json.dumps({"frames": str(folder), "motion": str(motion)}))
     return 0

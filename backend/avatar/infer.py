@@ -202,6 +202,9 @@ def render_motion(checkpoint: str | Path, motion_path: str | Path, out_dir: str 
         raise ValueError(f"frame scale {frame_scale}: use a value in (0, 4] (1 = the source video's size).")
     dev = select_device(device)
     net, state = load_checkpoint(checkpoint, dev)
+    from backend.avatar.face_render import check_subject
+
+    check_subject(checkpoint, state, "body")  # a face avatar renders with face_render.render_face_motion
     meta = state["data_meta"]
     size = int(meta["size"])
     motion = Motion.load(motion_path)

@@ -1,7 +1,8 @@
 """Server job kinds ``train_avatar`` (:class:`~blender_addon.core.jobs.avatar.TrainAvatarParams`) and
 ``render_avatar`` (:class:`~blender_addon.core.jobs.avatar.RenderAvatarParams`); their result roles are the
 ``ROLE_*`` constants of :mod:`blender_addon.core.jobs.avatar`. ``render_avatar`` writes the folder of RGBA PNGs
-``%05d.png`` and ``frames.json`` (frame size, crop boxes).
+``%05d.png`` and ``frames.json`` (frame size, crop boxes). A face-only motion (FLAME, or a face fit: see
+``face_dataset.is_face_motion``) trains a face avatar, and a face checkpoint renders through ``face_render``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from backend.jobs.registry import JobContext, JobError, parse_params, register_job
+from blender_addon.core.motion import Motion
 from blender_addon.core.jobs.avatar import (ROLE_CHECKPOINT, ROLE_DATASET, ROLE_EVAL_JSON, ROLE_EVAL_PNG, ROLE_FRAMES,
                                             ROLE_ONNX, RenderAvatarParams, TrainAvatarParams)
 
@@ -29,6 +31,7 @@ def _path(params, key: str, kind: str, required: bool = True) -> Path | None:
 def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
     from backend.avatar.dataset import build_dataset
     from backend.avatar.evaluate import evaluate
+    from backend.avatar.face_dataset import build_face_dataset, is_face_motion
     from backend.avatar.infer import export_onnx
     from backend.avatar.train import train
 
@@ -45,10 +48,14 @@ def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
         if not (dataset / "data.npz").is_file():
             video = _path(params, "video", kind)
             motion = _path(params, "motion", kind)
+            report = lambda d, t: ctx.progress("dataset", d, t, f"rasterized {d}/{t} frames")  # noqa: E731
             try:
-                build_dataset(video, motion, dataset, size=params.size, model_dir=params.model_dir,
-                              mask_source=params.mask_source, keypoints=params.keypoints,
-                              progress=lambda d, t: ctx.progress("dataset", d, t, f"rasterized {d}/{t} frames"))
+                if is_face_motion(Motion.load(motion)):  # a face-only estimate: the face avatar (face_dataset.py)
+                    build_face_dataset(video, motion, dataset, size=params.size, model_dir=params.model_dir,
+                                       mask_source=params.mask_source, progress=report)
+                else:
+                    build_dataset(video, motion, dataset, size=params.size, model_dir=params.model_dir,
+                                  mask_source=params.mask_source, keypoints=params.keypoints, progress=report)
             except (ValueError, FileNotFoundError) as exc:
                 raise JobError(f"{kind}: {exc}") from exc
     try:
@@ -68,7 +75,9 @@ def train_avatar(params: TrainAvatarParams, ctx: JobContext) -> dict:
 def render_avatar(params: RenderAvatarParams, ctx: JobContext) -> dict:
     import numpy as np
 
+    from backend.avatar.face_render import render_face_motion, subject_of
     from backend.avatar.infer import render_motion
+    from backend.avatar.train import read_checkpoint
 
     params = parse_params(RenderAvatarParams, params)
     kind = params.KIND
@@ -78,6 +87,11 @@ def render_avatar(params: RenderAvatarParams, ctx: JobContext) -> dict:
     betas = None if params.betas is None else np.asarray(params.betas, np.float32)
     out = Path(ctx.job_dir) / "frames"
     try:
+        if subject_of(read_checkpoint(ckpt)) == "face":  # expression-driven, through the motion's camera
+            render_face_motion(ckpt, motion, out, background=params.background, device=ctx.device,
+                               model_dir=params.model_dir, frame=params.frame, frame_scale=params.frame_scale,
+                               progress=ctx.progress)
+            return {ROLE_FRAMES: str(out)}
         render_motion(ckpt, motion, out, onnx=onnx, betas=betas, camera=params.camera, background=params.background,
                       alpha=params.alpha, device=ctx.device, model_dir=params.model_dir, frame=params.frame,
                       frame_scale=params.frame_scale, progress=ctx.progress)

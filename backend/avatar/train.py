@@ -81,6 +81,9 @@ def check_compatible(path: Path, state: dict, data_meta: dict, what: str) -> Non
     """Refuse a checkpoint ``state`` made for another body model, resolution or input layout than ``data_meta``
     (the dataset's), with one line naming the file and the fix (``what``: e.g. "train with --fresh")."""
     have = state.get("data_meta", {})
+    subjects = have.get("subject", "body"), data_meta.get("subject", "body")  # face avatars: face_dataset.py
+    if subjects[0] != subjects[1]:
+        raise ValueError(f"{path}: a {subjects[0]} avatar checkpoint, but the data is a {subjects[1]} dataset; {what}.")
     for key, label in (("model", "body model"), ("size", "resolution"), ("in_channels", "input channels")):
         a, b = have.get(key), data_meta.get(key)
         if a is not None and b is not None and a != b:
