@@ -27,6 +27,7 @@ from backend.bodymodels.detail import vertex_normals
 from backend.fitting.priors import hinge_axes, hinge_penalty, stiffness
 from backend.fitting.skeleton import build_landmark_rig, matrix_to_rotvec, rotvec_to_matrix
 from backend.scan.align import Alignment, align_global
+from backend.scan.limits import joint_limits, limit_penalty
 from backend.scan.reader import Scan, ScanError, detect_units
 from backend.scan.surface import sample_scan
 from blender_addon.core.rigspec import RigSpec
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 FOLLOWERS = ("finger", "metacarpal", "thumb", "index", "middle", "ring", "pinky", "toe", "eye", "jaw", "tongue")
 Progress = Callable[[str, int, int], None]
 COARSE_STAGES = 2
+SHAPE_LR_BETAS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,7 @@ class ScanFitSettings:
     stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(60, 4.0, 0.02, 0.02),
                                  Stage(80, 1.5, 0.003, 0.01))
     relinearise_every: int = 30  # steps between re-linearisations of the shape -> rest map
+    limits: bool = True  # joint limits at a fixed weight (backend/scan/limits.py)
     fit_pose: bool = True  # False: rigid alignment + shape only (the benchmark's baseline)
     not_human_chamfer_mm: float = 60.0  # a fit worse than this: "does not look like a <model>"
     seed: int = 0
@@ -170,7 +173,8 @@ class _Problem:
         self.rest_points = rest_v
         self.vert_index = _area_sample(rest_v, rig.faces, settings.model_points, settings.seed)
         self.lrig = build_landmark_rig(model, rig, active, self.vert_index)
-        self.rest_normals = torch.as_tensor(vertex_normals(rest_v, rig.faces)[self.vert_index], dtype=torch.float32)
+        self.rest_normals = torch.as_tensor(model_normals(rest_v, rig.faces, model.name)[self.vert_index],
+                                            dtype=torch.float32)
         A = self.lrig.num_active
         self.dense_weights = torch.zeros(len(self.vert_index), A).scatter_(1, self.lrig.vert_joint,
                                                                            self.lrig.vert_weight)
@@ -182,6 +186,7 @@ class _Problem:
         self.h_ax = torch.as_tensor(np.array([h[1] for h in hinges]).reshape(-1, 3), dtype=torch.float32)
         self.h_bone = torch.as_tensor(np.array([h[2] for h in hinges]).reshape(-1, 3), dtype=torch.float32)
         self.num_active = A
+        self.limits = joint_limits(rig, act) if settings.limits else None
         self.fit_shape = model.num_shape > 0
         self.anny = model.name == "anny"
         self.fixed_rest = self.lrig.rest(None)
@@ -211,11 +216,14 @@ class _Problem:
     def run(self, st: _State, target: _Target, stage: Stage, tick: Callable[[], None]) -> float:
         """One stage of Adam steps on ``st`` (in place). Returns the final data loss."""
         fit_shape = st.shape is not None and stage.shape
-        if fit_shape:
+        if st.shape is not None:
             self.lrig.linearise(st.shape.detach())
         params = [st.d_glob, st.transl] + ([st.pose] if stage.prior < 1e5 else []) + ([st.shape] if fit_shape
                                                                                       else [])
-        opt = torch.optim.Adam(params, lr=stage.lr)
+        groups = [{"params": [p for p in params if p is not st.shape]}]
+        if fit_shape:  # SMPL-family betas are unit-variance: larger steps than Anny's [0, 1] phenotypes
+            groups.append({"params": [st.shape], "lr": stage.lr * (1.0 if self.anny else SHAPE_LR_BETAS)})
+        opt = torch.optim.Adam(groups, lr=stage.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, stage.iterations), eta_min=stage.lr * 0.1)
         data = torch.zeros(())
         for it in range(stage.iterations):
@@ -235,11 +243,13 @@ class _Problem:
         out = stage.prior * (self.stiff[:, None] * st.pose ** 2).sum() / max(1, len(self.stiff))
         if len(self.h_idx):
             out = out + stage.prior * hinge_penalty(st.pose[None], self.h_idx, self.h_ax, self.h_bone)
+        if self.limits is not None:
+            out = out + limit_penalty(st.pose, *self.limits)
         if fit_shape:
             if self.anny:  # phenotypes live in [0, 1] around the 0.5 base
                 out = out + 100 * (torch.relu(st.shape.abs() - 0.5) ** 2).sum() + 0.01 * (st.shape ** 2).sum()
             else:
-                out = out + 0.01 * (st.shape ** 2).sum()
+                out = out + 0.001 * (st.shape ** 2).sum()
         return out
 
     @torch.no_grad()
@@ -254,6 +264,21 @@ class _Problem:
         return ScanFit(self.model.name, rotvec.numpy().astype(np.float64), st.transl.detach().numpy().astype(
             np.float64), (shape[0].numpy() if shape is not None else np.zeros(0)).astype(np.float64),
             out.vertices[0].double().numpy(), scale, unit, 0.0, 0.0)
+
+
+def model_normals(vertices: np.ndarray, faces: np.ndarray, name: str = "") -> np.ndarray:
+    """Unit vertex normals (V, 3) of the model's rest mesh from its faces, or from the vertices' neighbourhoods
+    where the faces do not form a surface (most face normals far from the local point spread's normal)."""
+    from backend.scan.surface import cloud_normals
+
+    n_faces = vertex_normals(vertices, faces)
+    n_cloud = cloud_normals(vertices)
+    agree = np.abs((n_faces * n_cloud).sum(1)) > 0.7
+    if agree.mean() >= 0.5:
+        return n_faces
+    log.info("%s: the mesh's faces do not form a surface (%.0f%% of normals agree with the vertex "
+             "neighbourhoods); fitting with neighbourhood normals", name or "model", 100 * agree.mean())
+    return n_cloud
 
 
 def _data_term(verts: torch.Tensor, normals: torch.Tensor, target: _Target, sigma_cm: float) -> torch.Tensor:
