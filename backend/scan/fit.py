@@ -54,7 +54,8 @@ class Stage:
 class ScanFitSettings:
     scan_points: int = 4000
     model_points: int = 2000
-    starts: int = 3  # global alignments carried into the first stage
+    starts: int = 6  # global alignments carried into the coarse stages; the lowest loss after them goes on
+    screen_points: int = 1500  # scan samples the coarse stages of every start see
     stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(60, 4.0, 0.02, 0.02),
                                  Stage(80, 1.5, 0.003, 0.01))
     relinearise_every: int = 30  # steps between re-linearisations of the shape -> rest map
@@ -114,7 +115,8 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
         report(name, done[0], total)
 
     states = [problem.initial_state(a) for a in starts]
-    losses = [[problem.run(st, target, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
+    screen = _Target(*_subsample(pts, nrm, settings.screen_points, settings.seed))
+    losses = [[problem.run(st, screen, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
     state = states[int(np.argmin(losses))]
     for i, stage in enumerate(stages[COARSE_STAGES:], start=COARSE_STAGES + 1):
         problem.run(state, target, stage, lambda i=i: tick(f"stage {i}"))
@@ -316,6 +318,12 @@ def _skin_with_normals(lrig, dense_weights: torch.Tensor, rotmat: torch.Tensor, 
     verts = (Ab @ rest_v[..., None])[..., 0] + b
     n = (Ab @ rest_normals[..., None])[..., 0]
     return verts, n / n.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+
+
+def _subsample(points: np.ndarray, normals: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``count`` of the rows of points / normals (N, 3), drawn without replacement."""
+    keep = np.random.default_rng(seed + 1).choice(len(points), min(count, len(points)), replace=False)
+    return points[keep], normals[keep]
 
 
 def _area_sample(verts: np.ndarray, faces: np.ndarray, count: int, seed: int) -> np.ndarray:
