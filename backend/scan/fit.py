@@ -56,8 +56,8 @@ class ScanFitSettings:
     model_points: int = 2000
     starts: int = 6  # global alignments carried into the coarse stages; the lowest loss after them goes on
     screen_points: int = 1500  # scan samples the coarse stages of every start see
-    stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(60, 4.0, 0.02, 0.02),
-                                 Stage(80, 1.5, 0.003, 0.01))
+    stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(90, 4.0, 0.02, 0.03),
+                                 Stage(120, 1.5, 0.003, 0.015))
     relinearise_every: int = 30  # steps between re-linearisations of the shape -> rest map
     limits: bool = True  # joint limits at a fixed weight (backend/scan/limits.py)
     fit_pose: bool = True  # False: rigid alignment + shape only (the benchmark's baseline)
@@ -66,8 +66,8 @@ class ScanFitSettings:
     device: str = "cpu"
 
     def quick(self) -> "ScanFitSettings":
-        """A preview: one start, a third of the steps, fewer points."""
-        stages = tuple(dataclasses.replace(s, iterations=max(5, s.iterations // 3)) for s in self.stages)
+        """A preview: one start, a quarter of the steps, fewer points."""
+        stages = tuple(dataclasses.replace(s, iterations=max(5, s.iterations // 4)) for s in self.stages)
         return dataclasses.replace(self, starts=1, stages=stages, scan_points=2500, model_points=1200)
 
 
