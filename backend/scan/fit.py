@@ -55,6 +55,8 @@ class ScanFitSettings:
     scan_points: int = 4000
     model_points: int = 2000
     starts: int = 6  # global alignments carried into the coarse stages; the lowest loss after them goes on
+    arm_starts: int = 2  # of the best global starts, each also tried with each arm raised (over the head)
+    arm_margin: float = 0.1  # a raised-arm start goes on only if its coarse loss is this much lower (relative)
     screen_points: int = 1500  # scan samples the coarse stages of every start see
     stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(90, 4.0, 0.02, 0.03),
                                  Stage(120, 1.5, 0.003, 0.015))
@@ -107,7 +109,8 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
     stages = settings.stages if settings.fit_pose else tuple(dataclasses.replace(s, prior=1e6) for s in
                                                              settings.stages)
     coarse = stages[:COARSE_STAGES]  # run from every start; the lowest loss after them goes on
-    total = sum(s.iterations for s in stages) + sum(s.iterations for s in coarse) * (len(starts) - 1)
+    extra = min(len(starts), settings.arm_starts) * len(problem.arm_raises) + len(starts) - 1
+    total = sum(s.iterations for s in stages) + sum(s.iterations for s in coarse) * extra
     done = [0]
 
     def tick(name: str) -> None:
@@ -115,9 +118,13 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
         report(name, done[0], total)
 
     states = [problem.initial_state(a) for a in starts]
+    states += [problem.raise_arm(problem.initial_state(a), k) for a in starts[:settings.arm_starts]
+               for k in range(len(problem.arm_raises))]
     screen = _Target(*_subsample(pts, nrm, settings.screen_points, settings.seed))
     losses = [[problem.run(st, screen, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
+    losses[len(starts):] = [v * (1 + settings.arm_margin) for v in losses[len(starts):]]  # rarer: must win clearly
     state = states[int(np.argmin(losses))]
+    log.debug("coarse losses per start: %s", ", ".join(f"{v:.3f}" for v in losses))
     for i, stage in enumerate(stages[COARSE_STAGES:], start=COARSE_STAGES + 1):
         problem.run(state, target, stage, lambda i=i: tick(f"stage {i}"))
     fit = problem.result(state, scale, unit)
@@ -189,6 +196,7 @@ class _Problem:
         self.h_bone = torch.as_tensor(np.array([h[2] for h in hinges]).reshape(-1, 3), dtype=torch.float32)
         self.num_active = A
         self.limits = joint_limits(rig, act) if settings.limits else None
+        self.arm_raises = _arm_raises(rig, act)
         self.fit_shape = model.num_shape > 0
         self.anny = model.name == "anny"
         self.fixed_rest = self.lrig.rest(None)
@@ -214,6 +222,13 @@ class _Problem:
         root = rotvec_to_matrix(st.d_glob) @ st.R0
         rotmat = torch.cat([root[None], rotvec_to_matrix(st.pose)], 0)[None]
         return _skin_with_normals(self.lrig, self.dense_weights, rotmat, st.transl[None], rest, self.rest_normals)
+
+    def raise_arm(self, st: _State, k: int) -> _State:
+        """``st`` with arm ``k`` of :attr:`arm_raises` turned up beside the head (in place; returned)."""
+        row, rotvec = self.arm_raises[k]
+        with torch.no_grad():
+            st.pose[row] = rotvec
+        return st
 
     def run(self, st: _State, target: _Target, stage: Stage, tick: Callable[[], None]) -> float:
         """One stage of Adam steps on ``st`` (in place). Returns the final data loss."""
@@ -281,6 +296,29 @@ def model_normals(vertices: np.ndarray, faces: np.ndarray, name: str = "") -> np
     log.info("%s: the mesh's faces do not form a surface (%.0f%% of normals agree with the vertex "
              "neighbourhoods); fitting with neighbourhood normals", name or "model", 100 * agree.mean())
     return n_cloud
+
+
+def _arm_raises(rig: RigSpec, active_index: np.ndarray, up_angle: float = 1.3) -> list[tuple[int, torch.Tensor]]:
+    """(row in the fitted joints but the root, rotation vector) per upper arm that turns it from rest up towards
+    the model's up axis by ``up_angle`` radians: closest points alone rarely lift an arm that starts along the body
+    onto scan points above the shoulder."""
+    from backend.fitting.correspondences import model_axes
+
+    _, up, _ = model_axes(rig)
+    names = [rig.joint_names[j] for j in active_index[1:]]
+    out = []
+    for i, n in enumerate(names):
+        if not ("upperarm01" in n or n.endswith("_shoulder")):
+            continue
+        j = active_index[1:][i]
+        child = [c for c in range(rig.num_joints) if rig.parents[c] == j]
+        tail = rig.rest_joints[child[0]] if child else rig.bone_tails[j]
+        bone = (tail - rig.rest_joints[j]) / np.linalg.norm(tail - rig.rest_joints[j])
+        axis = np.cross(bone, up)
+        if np.linalg.norm(axis) < 1e-6:
+            continue
+        out.append((i, torch.as_tensor(axis / np.linalg.norm(axis) * up_angle, dtype=torch.float32)))
+    return out
 
 
 def _data_term(verts: torch.Tensor, normals: torch.Tensor, target: _Target, sigma_cm: float) -> torch.Tensor:
