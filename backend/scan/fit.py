@@ -68,9 +68,9 @@ class ScanFitSettings:
     device: str = "cpu"
 
     def quick(self) -> "ScanFitSettings":
-        """A preview: one start, a quarter of the steps, fewer points."""
+        """A preview: one start (no raised-arm ones), a quarter of the steps, fewer points."""
         stages = tuple(dataclasses.replace(s, iterations=max(5, s.iterations // 4)) for s in self.stages)
-        return dataclasses.replace(self, starts=1, stages=stages, scan_points=2500, model_points=1200)
+        return dataclasses.replace(self, starts=1, arm_starts=0, stages=stages, scan_points=2500, model_points=1200)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -109,7 +109,8 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
     stages = settings.stages if settings.fit_pose else tuple(dataclasses.replace(s, prior=1e6) for s in
                                                              settings.stages)
     coarse = stages[:COARSE_STAGES]  # run from every start; the lowest loss after them goes on
-    extra = min(len(starts), settings.arm_starts) * len(problem.arm_raises) + len(starts) - 1
+    arm_starts = starts[:settings.arm_starts] if settings.fit_pose else []
+    extra = len(arm_starts) * len(problem.arm_raises) + len(starts) - 1
     total = sum(s.iterations for s in stages) + sum(s.iterations for s in coarse) * extra
     done = [0]
 
@@ -118,7 +119,7 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
         report(name, done[0], total)
 
     states = [problem.initial_state(a) for a in starts]
-    states += [problem.raise_arm(problem.initial_state(a), k) for a in starts[:settings.arm_starts]
+    states += [problem.raise_arm(problem.initial_state(a), k) for a in arm_starts
                for k in range(len(problem.arm_raises))]
     screen = _Target(*_subsample(pts, nrm, settings.screen_points, settings.seed))
     losses = [[problem.run(st, screen, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
