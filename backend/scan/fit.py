@@ -55,7 +55,7 @@ class ScanFitSettings:
     scan_points: int = 4000
     model_points: int = 2000
     starts: int = 6  # global alignments carried into the coarse stages; the lowest loss after them goes on
-    arm_starts: int = 2  # of the best global starts, each also tried with each arm raised (over the head)
+    arm_starts: int = 2  # of the best global starts, each also tried with either arm raised above the shoulder
     arm_margin: float = 0.1  # a raised-arm start goes on only if its coarse loss is this much lower (relative)
     screen_points: int = 1500  # scan samples the coarse stages of every start see
     stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(90, 4.0, 0.02, 0.03),
@@ -225,7 +225,7 @@ class _Problem:
         return _skin_with_normals(self.lrig, self.dense_weights, rotmat, st.transl[None], rest, self.rest_normals)
 
     def raise_arm(self, st: _State, k: int) -> _State:
-        """``st`` with arm ``k`` of :attr:`arm_raises` turned up beside the head (in place; returned)."""
+        """``st`` with arm ``k`` of :attr:`arm_raises` raised above the shoulder (in place; returned)."""
         row, rotvec = self.arm_raises[k]
         with torch.no_grad():
             st.pose[row] = rotvec

@@ -76,3 +76,26 @@ def test_an_anny_scan_whose_hand_used_to_spin_fits_under_12_mm():
     s = make_scan(anny, 100)
     fit = fit_scan(Scan("scan", s.points, None, s.normals), anny, ScanFitSettings())
     assert _v2v_mm(fit, s) < 12.0
+
+
+def test_raised_arm_starts_lift_each_wrist_above_its_shoulder():
+    from backend.bodymodels import load_body_model
+    from backend.fitting.correspondences import model_axes
+    from backend.scan.fit import ScanFitSettings, _Problem
+
+    anny = load_body_model("anny")
+    problem = _Problem(anny, ScanFitSettings(model_points=300))
+    assert len(problem.arm_raises) == 2
+    _, up, _ = model_axes(problem.rig)
+    names = list(problem.rig.joint_names)
+    for k, side in enumerate(("L", "R")):
+        rotvec = torch.zeros(len(names), 3)
+        row, turn = problem.arm_raises[k]
+        assert names[problem.lrig.active_index[1:][row]] == f"upperarm01.{side}"
+        rotvec[problem.lrig.active_index[1:][row]] = turn
+        with torch.no_grad():
+            joints = anny(rotvec[None]).joints[0].double().numpy()
+        rest = np.asarray(problem.rig.rest_joints)
+        shoulder, wrist = names.index(f"upperarm01.{side}"), names.index(f"wrist.{side}")
+        assert (rest[wrist] - rest[shoulder]) @ up < 0  # rest: the hand hangs below the shoulder
+        assert (joints[wrist] - joints[shoulder]) @ up > 0.1  # raised: above it
