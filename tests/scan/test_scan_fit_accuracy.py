@@ -33,13 +33,14 @@ def test_faces_that_are_no_surface_give_neighbourhood_normals(mano_model):
 def test_a_mano_cloud_fits_vertex_to_vertex(mano_model):
     """Before: the cloud came from the synthetic file's chord faces and the fit used its face normals; a hand
     turned end to end fitted as well as the true one (100 mm vertex error at a 6 mm Chamfer)."""
+    from backend.runtime import torch_threads
     from backend.scan.fit import ScanFitSettings, fit_scan
 
-    torch.set_num_threads(1)
     s = make_scan(mano_model, 200, noise_m=0.001, points=8000, on_vertices=True)
-    fit = fit_scan(Scan("hand cloud", s.points, None, None), mano_model, ScanFitSettings())
+    with torch_threads(1):
+        fit = fit_scan(Scan("hand cloud", s.points, None, None), mano_model, ScanFitSettings().quick())
     assert fit.unit == {1.0: "m", 0.01: "cm", 0.001: "mm"}[s.scale]
-    assert _v2v_mm(fit, s) < 8.0
+    assert _v2v_mm(fit, s) < 10.0  # a quick fit; the full one: 5.7 mm (scripts/bench/bench_scan_fit.py)
 
 
 def test_twist_segments_may_only_twist():
@@ -71,10 +72,12 @@ def test_an_anny_scan_whose_hand_used_to_spin_fits_under_12_mm():
     from backend.bodymodels import load_body_model
     from backend.scan.fit import ScanFitSettings, fit_scan
 
-    torch.set_num_threads(2)
+    from backend.runtime import torch_threads
+
     anny = load_body_model("anny")
     s = make_scan(anny, 100)
-    fit = fit_scan(Scan("scan", s.points, None, s.normals), anny, ScanFitSettings())
+    with torch_threads(1):
+        fit = fit_scan(Scan("scan", s.points, None, s.normals), anny, ScanFitSettings())
     assert _v2v_mm(fit, s) < 12.0
 
 
