@@ -27,6 +27,7 @@ from backend.bodymodels.detail import vertex_normals
 from backend.fitting.priors import hinge_axes, hinge_penalty, stiffness
 from backend.fitting.skeleton import build_landmark_rig, matrix_to_rotvec, rotvec_to_matrix
 from backend.scan.align import Alignment, align_global
+from backend.scan.limits import joint_limits, limit_penalty
 from backend.scan.reader import Scan, ScanError, detect_units
 from backend.scan.surface import sample_scan
 from blender_addon.core.rigspec import RigSpec
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 FOLLOWERS = ("finger", "metacarpal", "thumb", "index", "middle", "ring", "pinky", "toe", "eye", "jaw", "tongue")
 Progress = Callable[[str, int, int], None]
 COARSE_STAGES = 2
+SHAPE_LR_BETAS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,19 +54,23 @@ class Stage:
 class ScanFitSettings:
     scan_points: int = 4000
     model_points: int = 2000
-    starts: int = 3  # global alignments carried into the first stage
-    stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(60, 4.0, 0.02, 0.02),
-                                 Stage(80, 1.5, 0.003, 0.01))
+    starts: int = 6  # global alignments carried into the coarse stages; the lowest loss after them goes on
+    arm_starts: int = 2  # of the best global starts, each also tried with either arm raised above the shoulder
+    arm_margin: float = 0.1  # a raised-arm start goes on only if its coarse loss is this much lower (relative)
+    screen_points: int = 1500  # scan samples the coarse stages of every start see
+    stages: tuple[Stage, ...] = (Stage(30, 30.0, 1.0, 0.04), Stage(30, 10.0, 0.1, 0.03), Stage(90, 4.0, 0.02, 0.03),
+                                 Stage(120, 1.5, 0.003, 0.015))
     relinearise_every: int = 30  # steps between re-linearisations of the shape -> rest map
+    limits: bool = True  # joint limits at a fixed weight (backend/scan/limits.py)
     fit_pose: bool = True  # False: rigid alignment + shape only (the benchmark's baseline)
     not_human_chamfer_mm: float = 60.0  # a fit worse than this: "does not look like a <model>"
     seed: int = 0
     device: str = "cpu"
 
     def quick(self) -> "ScanFitSettings":
-        """A preview: one start, a third of the steps, fewer points."""
-        stages = tuple(dataclasses.replace(s, iterations=max(5, s.iterations // 3)) for s in self.stages)
-        return dataclasses.replace(self, starts=1, stages=stages, scan_points=2500, model_points=1200)
+        """A preview: one start (no raised-arm ones), a quarter of the steps, fewer points."""
+        stages = tuple(dataclasses.replace(s, iterations=max(5, s.iterations // 4)) for s in self.stages)
+        return dataclasses.replace(self, starts=1, arm_starts=0, stages=stages, scan_points=2500, model_points=1200)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -103,7 +109,9 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
     stages = settings.stages if settings.fit_pose else tuple(dataclasses.replace(s, prior=1e6) for s in
                                                              settings.stages)
     coarse = stages[:COARSE_STAGES]  # run from every start; the lowest loss after them goes on
-    total = sum(s.iterations for s in stages) + sum(s.iterations for s in coarse) * (len(starts) - 1)
+    arm_starts = starts[:settings.arm_starts] if settings.fit_pose else []
+    extra = len(arm_starts) * len(problem.arm_raises) + len(starts) - 1
+    total = sum(s.iterations for s in stages) + sum(s.iterations for s in coarse) * extra
     done = [0]
 
     def tick(name: str) -> None:
@@ -111,8 +119,13 @@ def fit_scan(scan: Scan, model: BodyModel, settings: ScanFitSettings = ScanFitSe
         report(name, done[0], total)
 
     states = [problem.initial_state(a) for a in starts]
-    losses = [[problem.run(st, target, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
+    states += [problem.raise_arm(problem.initial_state(a), k) for a in arm_starts
+               for k in range(len(problem.arm_raises))]
+    screen = _Target(*_subsample(pts, nrm, settings.screen_points, settings.seed))
+    losses = [[problem.run(st, screen, stage, lambda: tick("coarse")) for stage in coarse][-1] for st in states]
+    losses[len(starts):] = [v * (1 + settings.arm_margin) for v in losses[len(starts):]]  # rarer: must win clearly
     state = states[int(np.argmin(losses))]
+    log.debug("coarse losses per start: %s", ", ".join(f"{v:.3f}" for v in losses))
     for i, stage in enumerate(stages[COARSE_STAGES:], start=COARSE_STAGES + 1):
         problem.run(state, target, stage, lambda i=i: tick(f"stage {i}"))
     fit = problem.result(state, scale, unit)
@@ -170,7 +183,8 @@ class _Problem:
         self.rest_points = rest_v
         self.vert_index = _area_sample(rest_v, rig.faces, settings.model_points, settings.seed)
         self.lrig = build_landmark_rig(model, rig, active, self.vert_index)
-        self.rest_normals = torch.as_tensor(vertex_normals(rest_v, rig.faces)[self.vert_index], dtype=torch.float32)
+        self.rest_normals = torch.as_tensor(model_normals(rest_v, rig.faces, model.name)[self.vert_index],
+                                            dtype=torch.float32)
         A = self.lrig.num_active
         self.dense_weights = torch.zeros(len(self.vert_index), A).scatter_(1, self.lrig.vert_joint,
                                                                            self.lrig.vert_weight)
@@ -182,6 +196,8 @@ class _Problem:
         self.h_ax = torch.as_tensor(np.array([h[1] for h in hinges]).reshape(-1, 3), dtype=torch.float32)
         self.h_bone = torch.as_tensor(np.array([h[2] for h in hinges]).reshape(-1, 3), dtype=torch.float32)
         self.num_active = A
+        self.limits = joint_limits(rig, act) if settings.limits else None
+        self.arm_raises = _arm_raises(rig, act)
         self.fit_shape = model.num_shape > 0
         self.anny = model.name == "anny"
         self.fixed_rest = self.lrig.rest(None)
@@ -208,14 +224,24 @@ class _Problem:
         rotmat = torch.cat([root[None], rotvec_to_matrix(st.pose)], 0)[None]
         return _skin_with_normals(self.lrig, self.dense_weights, rotmat, st.transl[None], rest, self.rest_normals)
 
+    def raise_arm(self, st: _State, k: int) -> _State:
+        """``st`` with arm ``k`` of :attr:`arm_raises` raised above the shoulder (in place; returned)."""
+        row, rotvec = self.arm_raises[k]
+        with torch.no_grad():
+            st.pose[row] = rotvec
+        return st
+
     def run(self, st: _State, target: _Target, stage: Stage, tick: Callable[[], None]) -> float:
         """One stage of Adam steps on ``st`` (in place). Returns the final data loss."""
         fit_shape = st.shape is not None and stage.shape
-        if fit_shape:
+        if st.shape is not None:
             self.lrig.linearise(st.shape.detach())
         params = [st.d_glob, st.transl] + ([st.pose] if stage.prior < 1e5 else []) + ([st.shape] if fit_shape
                                                                                       else [])
-        opt = torch.optim.Adam(params, lr=stage.lr)
+        groups = [{"params": [p for p in params if p is not st.shape]}]
+        if fit_shape:  # SMPL-family betas are unit-variance: larger steps than Anny's [0, 1] phenotypes
+            groups.append({"params": [st.shape], "lr": stage.lr * (1.0 if self.anny else SHAPE_LR_BETAS)})
+        opt = torch.optim.Adam(groups, lr=stage.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, stage.iterations), eta_min=stage.lr * 0.1)
         data = torch.zeros(())
         for it in range(stage.iterations):
@@ -235,11 +261,13 @@ class _Problem:
         out = stage.prior * (self.stiff[:, None] * st.pose ** 2).sum() / max(1, len(self.stiff))
         if len(self.h_idx):
             out = out + stage.prior * hinge_penalty(st.pose[None], self.h_idx, self.h_ax, self.h_bone)
+        if self.limits is not None:
+            out = out + limit_penalty(st.pose, *self.limits)
         if fit_shape:
             if self.anny:  # phenotypes live in [0, 1] around the 0.5 base
                 out = out + 100 * (torch.relu(st.shape.abs() - 0.5) ** 2).sum() + 0.01 * (st.shape ** 2).sum()
             else:
-                out = out + 0.01 * (st.shape ** 2).sum()
+                out = out + 0.001 * (st.shape ** 2).sum()
         return out
 
     @torch.no_grad()
@@ -254,6 +282,44 @@ class _Problem:
         return ScanFit(self.model.name, rotvec.numpy().astype(np.float64), st.transl.detach().numpy().astype(
             np.float64), (shape[0].numpy() if shape is not None else np.zeros(0)).astype(np.float64),
             out.vertices[0].double().numpy(), scale, unit, 0.0, 0.0)
+
+
+def model_normals(vertices: np.ndarray, faces: np.ndarray, name: str = "") -> np.ndarray:
+    """Unit vertex normals (V, 3) of the model's rest mesh from its faces, or from the vertices' neighbourhoods
+    where the faces do not form a surface (most face normals far from the local point spread's normal)."""
+    from backend.scan.surface import cloud_normals
+
+    n_faces = vertex_normals(vertices, faces)
+    n_cloud = cloud_normals(vertices)
+    agree = np.abs((n_faces * n_cloud).sum(1)) > 0.7
+    if agree.mean() >= 0.5:
+        return n_faces
+    log.info("%s: the mesh's faces do not form a surface (%.0f%% of normals agree with the vertex "
+             "neighbourhoods); fitting with neighbourhood normals", name or "model", 100 * agree.mean())
+    return n_cloud
+
+
+def _arm_raises(rig: RigSpec, active_index: np.ndarray, up_angle: float = 1.3) -> list[tuple[int, torch.Tensor]]:
+    """(row in the fitted joints but the root, rotation vector) per upper arm that turns it from rest up towards
+    the model's up axis by ``up_angle`` radians: closest points alone rarely lift an arm that starts along the body
+    onto scan points above the shoulder."""
+    from backend.fitting.correspondences import model_axes
+
+    _, up, _ = model_axes(rig)
+    names = [rig.joint_names[j] for j in active_index[1:]]
+    out = []
+    for i, n in enumerate(names):
+        if not ("upperarm01" in n or n.endswith("_shoulder")):
+            continue
+        j = active_index[1:][i]
+        child = [c for c in range(rig.num_joints) if rig.parents[c] == j]
+        tail = rig.rest_joints[child[0]] if child else rig.bone_tails[j]
+        bone = (tail - rig.rest_joints[j]) / np.linalg.norm(tail - rig.rest_joints[j])
+        axis = np.cross(bone, up)
+        if np.linalg.norm(axis) < 1e-6:
+            continue
+        out.append((i, torch.as_tensor(axis / np.linalg.norm(axis) * up_angle, dtype=torch.float32)))
+    return out
 
 
 def _data_term(verts: torch.Tensor, normals: torch.Tensor, target: _Target, sigma_cm: float) -> torch.Tensor:
@@ -291,6 +357,12 @@ def _skin_with_normals(lrig, dense_weights: torch.Tensor, rotmat: torch.Tensor, 
     verts = (Ab @ rest_v[..., None])[..., 0] + b
     n = (Ab @ rest_normals[..., None])[..., 0]
     return verts, n / n.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+
+
+def _subsample(points: np.ndarray, normals: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``count`` of the rows of points / normals (N, 3), drawn without replacement."""
+    keep = np.random.default_rng(seed + 1).choice(len(points), min(count, len(points)), replace=False)
+    return points[keep], normals[keep]
 
 
 def _area_sample(verts: np.ndarray, faces: np.ndarray, count: int, seed: int) -> np.ndarray:

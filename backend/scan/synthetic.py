@@ -51,10 +51,12 @@ def random_pose(model: BodyModel, rng: np.random.Generator, spread: float = 1.0)
 
 
 def make_scan(model: BodyModel, seed: int, noise_m: float = 0.003, points: int = 30000, hole: bool = True,
-              clothed: bool = False, unit_scale: float | None = None) -> SyntheticScan:
+              clothed: bool = False, unit_scale: float | None = None, on_vertices: bool = False) -> SyntheticScan:
     """A synthetic scan of ``model``: random pose and shape, ``noise_m`` Gaussian noise, a hole (a 12 cm ball
     of surface removed), clothing-like offsets on the torso and legs (``clothed``), a random rigid motion and
-    units (metres, cm or mm, or ``unit_scale`` metres per unit)."""
+    units (metres, cm or mm, or ``unit_scale`` metres per unit). ``on_vertices``: the points are the model's
+    vertices (each drawn ``points / V`` times, each draw with its own noise) rather than samples of its faces, for
+    models whose faces are not a surface (the synthetic test files: strips of chords through tubes)."""
     rng = np.random.default_rng(seed)
     rv = random_pose(model, rng)
     S = model.num_shape
@@ -67,7 +69,11 @@ def make_scan(model: BodyModel, seed: int, noise_m: float = 0.003, points: int =
     body = verts.copy()
     if clothed:
         verts = verts + _clothing(model, verts, faces)
-    pts, nrm = _sample(verts, faces, points, rng)
+    if on_vertices:
+        idx = rng.choice(len(verts), points)
+        pts, nrm = verts[idx], np.zeros((points, 3))  # no normals: the fit estimates them from the cloud
+    else:
+        pts, nrm = _sample(verts, faces, points, rng)
     if hole:
         centre = pts[rng.integers(len(pts))]
         keep = np.linalg.norm(pts - centre, axis=1) > (0.01 if model.name == "mano" else 0.06)
