@@ -38,7 +38,7 @@ ANNY_FACE_VERTICES = {
     1: 312, 4: 297, 5: 291, 195: 164, 197: 131, 6: 134, 168: 136, 98: 318, 327: 7041, 2: 317,  # nose
     33: 10, 133: 1290, 362: 11477, 263: 7904,  # eye corners (right outer, right inner, left inner, left outer)
     10: 244, 151: 5304, 9: 234, 108: 5249, 337: 11841,  # forehead
-    50: 5117, 280: 6978, 101: 5044, 330: 11645, 118: 183, 347: 6943, 123: 5603, 352: 12194,  # cheeks
+    50: 5117, 280: 6978, 101: 5044, 330: 11645, 118: 183, 347: 6943,  # cheeks (not the outer ones: they slide)
 }
 MIN_POINTS = 8  # confident rigid landmarks a frame needs for its own head pose
 
