@@ -97,3 +97,23 @@ def test_face_subject_with_a_body_only_model_is_one_clear_line(tmp_path):
                                 str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "subject='face' with model='mano'" in res.stderr, res.stderr
+
+
+def test_the_estimate_job_makes_a_face_motion_with_subject_face(face_estimate, tmp_path):
+    """The job the Estimate operator submits (Subject: Face) runs the same face-only estimate."""
+    import threading
+
+    from backend.jobs.estimate_job import estimate_job
+    from backend.jobs.registry import JobContext
+    from blender_addon.core.jobs.estimate import ROLE_METRICS, ROLE_MOTION, EstimateParams
+    from blender_addon.core.motion import Motion
+
+    frames = face_estimate[0]
+    (tmp_path / "job").mkdir()
+    ctx = JobContext("j", tmp_path / "job", "cpu", lambda *a: None, threading.Event())
+    files = estimate_job(EstimateParams(input=str(frames), subject="face", cache_dir="none").to_params(), ctx)
+    motion = Motion.load(files[ROLE_MOTION])
+    assert motion.metadata["subject"] == "face" and motion.num_frames == FRAMES
+    assert json.loads(files[ROLE_METRICS].read_text())["part"] == "face"
+    body = EstimateParams(input=str(frames))  # the default stays a body estimate
+    assert body.subject == "body"
