@@ -123,9 +123,41 @@ def face_albedo(model, mesh) -> torch.Tensor:
     brows = torch.maximum(moved("browDownLeft"), moved("browDownRight")) ** 0.7
     for w, c in ((dark, (0.25, 0.15, 0.12)), (brows, (0.3, 0.2, 0.12))):
         colour = colour * (1 - w[:, None]) + torch.tensor(c, dtype=torch.float64) * w[:, None]
+    colour = colour * (1 - 0.85 * mouth_inside(model, mesh)[:, None])  # a dark mouth cavity
     hair = ((code[:, 2] - 0.72) / 0.1).clamp(0, 1)  # the top of the skull (code z = the up axis for Anny)
     colour = colour * (1 - hair[:, None]) + torch.tensor([0.2, 0.13, 0.08], dtype=torch.float64) * hair[:, None]
     return colour.clamp(0, 1).float()
+
+
+def mouth_inside(model, mesh, size: int = 384) -> torch.Tensor:
+    """(Vh,) 1 for head vertices inside the mouth (hidden from the front with the mouth closed, within 3 cm of the
+    lips' centre sideways and in height, and behind the lips: the cavity an open jaw shows), else 0."""
+    names = tuple(model.expression_names)
+    if "mouthPucker" not in names or not hasattr(model, "face_dirs"):
+        return torch.zeros(len(mesh.vertex_index))
+    from backend.fitting.correspondences import model_axes
+
+    left, up, fwd = (torch.as_tensor(a, dtype=torch.float32) for a in model_axes(model.rig_spec()))
+    with torch.no_grad():
+        rest = model(model.zero_pose(1)).vertices[0, mesh.vertex_index].float()
+    fd = model.face_dirs.reshape(len(names), -1, 3)[names.index("mouthPucker")].norm(dim=-1)
+    where = {int(v): k for k, v in enumerate(model.face_vertex_index.tolist())}
+    pos = torch.tensor([where.get(int(v), -1) for v in mesh.vertex_index])
+    lips = torch.zeros(len(rest), dtype=torch.bool)
+    lips[pos >= 0] = fd[pos[pos >= 0]] > 0.5 * fd.max()
+    centre = rest[lips].mean(0)
+    # a camera 1 m in front of the lips, image down = the model's down: which vertices are seen
+    R = torch.stack([torch.linalg.cross(-up, -fwd), -up, -fwd])
+    cam = (rest - centre - fwd) @ R.T
+    f = size * 3.0
+    K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
+    depth, cov = render_channels(cam[None], K[None], mesh.faces, size, size, cam[None, :, 2:3], 1)
+    zbuf = (depth / cov.clamp(min=1e-6))[0, 0]
+    uv = (cam[:, :2] / cam[:, 2:] * f + size / 2).round().long().clamp(0, size - 1)
+    hidden = cam[:, 2] > zbuf[uv[:, 1], uv[:, 0]] + 0.003
+    d = rest - centre
+    near = (d @ left).abs().lt(0.03) & (d @ up).abs().lt(0.03) & (d @ fwd).lt(0.0) & (d @ fwd).gt(-0.06)
+    return (hidden & near).float()
 
 
 def render_face_frames(model, motion: Motion, supersample: int = 2) -> np.ndarray:

@@ -72,6 +72,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--camera", default="auto", choices=("auto", "static"),
                    help="auto: track a panning/zooming camera from the background (static footage stays static); "
                         "static: assume a fixed camera")
+    p.add_argument("--subject", default="body", choices=("body", "face"),
+                   help="body (default) | face: a face close-up (head pose + facial actions; for face avatars)")
     p.add_argument("--iterations", type=int, default=None, help="main fitting iterations (default 160)")
     p.add_argument("--no-hands", action="store_true", help="do not fit fingers")
     p.add_argument("--follow-fast-motion", action="store_true",
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         params = EstimateParams(input=args.input[0], model=args.model, model_dir=args.model_dir, start=args.start,
                                 end=args.end, stride=args.stride, focal=args.focal, iterations=args.iterations,
                                 hands=not args.no_hands, follow_fast_motion=args.follow_fast_motion,
-                                cache_dir=args.cache_dir, camera=args.camera)
+                                cache_dir=args.cache_dir, camera=args.camera, subject=args.subject)
         params = EstimateParams.from_params(params.to_params())
         for out in {Path(p).expanduser().parent for p in (args.output, args.keypoints, args.metrics) if p}:
             check_writable(out, "output folder")  # before any detection: a read-only folder fails at once

@@ -46,6 +46,7 @@ class EstimateRequest:
     camera: str = "auto"  # "auto": track a moving camera from the background (static footage stays static); "static"
     stream: bool = True  # fit windows while detection runs (see backend/fitting/streaming.py)
     stream_settings: StreamSettings = StreamSettings()
+    subject: str = "body"  # "face": a face close-up (Anny: backend/fitting/face_only.py)
 
 
 def estimate_request(p: EstimateParams, output: Path, device: str = "cpu",
@@ -58,7 +59,7 @@ def estimate_request(p: EstimateParams, output: Path, device: str = "cpu",
                            model_dir=Path(p.model_dir) if p.model_dir else None,
                            frames=FrameRange(p.start, p.end, p.stride), device=device,
                            cache_dir=detections_cache(p.cache_dir), fit=fit, keypoints_out=keypoints_out,
-                           camera=p.camera)
+                           camera=p.camera, subject=p.subject)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +116,7 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     report = _serialised(progress or (lambda stage, done, total, msg: None))
     t0 = time.perf_counter()
     detect = req.detect
-    if req.model in ("mano", "flame") and detect.mode == "holistic":  # close-ups: no body in view
+    if (req.model in ("mano", "flame") or req.subject == "face") and detect.mode == "holistic":  # close-ups
         detect = dataclasses.replace(detect, mode="hands" if req.model == "mano" else "face")
     tracker = CameraTracker() if req.camera == "auto" and detect.mode == "holistic" else None
     fit_settings = dataclasses.replace(req.fit, device=req.device)
@@ -143,6 +144,8 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     t_detect = (stream.finished_at if stream is not None else time.perf_counter()) - t0
     if kp.found.sum() < MIN_PERSON_FRACTION * kp.num_frames or not kp.found.any():  # also for cached detections
         raise person_fraction_error(req.input, int(kp.found.sum()), kp.num_frames, MIN_PERSON_FRACTION)
+    if req.subject == "face" and req.model == "anny":
+        return _anny_face(req, kp, model, t0, t_detect, report)
     camera = _camera_motion(req, detect, kp, tracker, report)
     kp, swapped = fix_left_right_swaps(kp)
     if swapped.any():
@@ -171,6 +174,23 @@ def estimate(req: EstimateRequest, progress: Progress | None = None,
     return EstimateResult(req.output, req.keypoints_out, metrics,
                           {"detect": t_detect, "fit": t_fit, "total": total, "streamed": stream is not None,
                            "windows": int(fit.timings.get("windows", 0))})  # 0: the whole-sequence fit
+
+
+def _anny_face(req: EstimateRequest, kp: Keypoints, model, t0: float, t_detect: float,
+               report: Progress) -> EstimateResult:
+    """The face-only estimate with Anny (head pose + facial actions, backend/fitting/face_only.py), written."""
+    from backend.fitting.face_only import estimate_anny_face
+
+    report("fit face", 0, 1, "head pose and facial actions")
+    if req.keypoints_out is not None:
+        kp.save(req.keypoints_out)
+    motion = estimate_anny_face(kp, model, req.fit.focal, str(req.input))
+    motion.save(req.output)
+    report("fit face", 1, 1, "done")
+    total = time.perf_counter() - t0
+    return EstimateResult(req.output, req.keypoints_out, dict(motion.metadata["metrics"]),
+                          {"detect": t_detect, "fit": total - t_detect, "total": total, "streamed": False,
+                           "windows": 0})
 
 
 def _serialised(report: Progress) -> Progress:

@@ -14,16 +14,19 @@ from .body import body_params, model_poll, select_only, tag_built
 from .targets import VideoRangeProperties, existing_path, model_dir_param
 
 
-def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: int = 1, prefix: str = ""):
+def estimate_steps(context, video: str, start: int = 0, end: int = 0, stride: int = 1, prefix: str = "",
+                   subject: str = "body"):
     """Job steps: estimate the motion of ``video``, (build the rig if needed) and build the animated body with its
-    camera and video plate. Returns the :class:`~blender_addon.builders.scene.BuildResult`."""
+    camera and video plate; ``subject`` "face": a face close-up (head pose and facial actions, for a face avatar).
+    Returns the :class:`~blender_addon.builders.scene.BuildResult`."""
     from ..builders.scene import build_motion
 
     s = context.scene.smplpix
     video = existing_path(video, "video")
     prefs = get_prefs(context)
     params = EstimateParams(input=video, model=s.model, start=start, end=end or None, stride=stride,
-                            model_dir=model_dir_param(prefs, {}, s.model).get("model_dir")).to_params()
+                            model_dir=model_dir_param(prefs, {}, s.model).get("model_dir"),
+                            subject=subject).to_params()
     result = yield JobStep(EstimateParams.KIND, params, f"{prefix}Estimate {Path(video).name}")
     motion = result.files.get(ROLE_MOTION)
     if not motion:
@@ -49,6 +52,10 @@ class SMPLPIX_OT_estimate_video(VideoRangeProperties, JobOperator, bpy.types.Ope
     bl_label = "Estimate from Video"
     bl_options = {"REGISTER", "UNDO"}
 
+    subject: bpy.props.EnumProperty(
+        name="Subject", default="BODY",
+        items=(("BODY", "Body", "The whole person"),
+               ("FACE", "Face", "A face close-up: head pose and facial actions (Anny or FLAME), for a face avatar")))
 
     @classmethod
     def poll(cls, context):
@@ -63,7 +70,8 @@ class SMPLPIX_OT_estimate_video(VideoRangeProperties, JobOperator, bpy.types.Ope
             built = yield from estimate_people_steps(context, video, self.start, self.end, self.stride)
             self.report({"INFO"}, f"Built {len(built.bodies)} people with {len(built.cameras)} camera(s)")
             return
-        built = yield from estimate_steps(context, video, self.start, self.end, self.stride)
+        built = yield from estimate_steps(context, video, self.start, self.end, self.stride,
+                                          subject=self.subject.lower())
         self.report({"INFO"}, f"Estimated {built.frame_end - built.frame_start + 1} frames from {Path(video).name}")
 
 

@@ -22,7 +22,9 @@ class EstimateParams(JobParams):
     the default); hands: fit fingers; follow_fast_motion: relax smoothing where the fit misses confident detections;
     cache_dir: detections cache (None: the shared one, ``$SMPLPIX_CACHE_DIR/detections``; "none": no cache);
     camera: "auto" tracks a panning/zooming camera from the background (static footage stays static), "static"
-    assumes a fixed camera."""
+    assumes a fixed camera; subject: "body" (the whole person), or "face" (a face close-up: detected with Face Mesh,
+    Anny's head pose and facial actions, a motion marked ``metadata.subject = "face"`` for face avatars; FLAME is
+    always a face)."""
 
     KIND: ClassVar[str] = "estimate"
     RESULTS: ClassVar[tuple[str, ...]] = (ROLE_MOTION, ROLE_KEYPOINTS, ROLE_METRICS, ROLE_RIG)
@@ -38,6 +40,7 @@ class EstimateParams(JobParams):
     follow_fast_motion: bool = False
     cache_dir: str | None = None
     camera: Literal["auto", "static"] = "auto"
+    subject: Literal["body", "face"] = "body"
 
     def check(self) -> None:
         require(bool(self.input), "estimate: input (a video file or image folder) is required")
@@ -46,3 +49,5 @@ class EstimateParams(JobParams):
         require(self.end is None or self.end > self.start, f"estimate: end={self.end} must be after start={self.start}")
         require(self.focal is None or self.focal > 0, f"estimate: focal={self.focal} px must be positive")
         require(self.iterations is None or self.iterations >= 0, f"estimate: iterations={self.iterations} < 0")
+        require(self.subject == "body" or self.model in ("anny", "flame"),
+                f"estimate: subject='face' with model={self.model!r}; a face-only estimate uses anny or flame")
