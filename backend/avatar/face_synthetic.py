@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from backend.avatar.face_dataset import head_mesh, head_vertices
-from backend.avatar.raster import render_channels, vertex_normals
-from backend.avatar.synthetic import background
+from backend.avatar.raster import render_channels
+from backend.avatar.synthetic import background, render_shaded
 from blender_addon.core.motion import Camera, Motion
 
 # facial action -> (amplitude, period in frames, phase): smooth, incommensurate curves so held-out blocks hold
@@ -168,21 +168,14 @@ def render_face_frames(model, motion: Motion, supersample: int = 2) -> np.ndarra
     w, h = cam.image_size
     bg = torch.as_tensor(background(w, h), dtype=torch.float32).permute(2, 0, 1)[None]
     light = torch.tensor([0.4, -0.5, -0.75]).view(1, 3, 1, 1)
+    lit = lambda alb, n: alb * (0.4 + 0.6 * (-(n * light).sum(1, keepdim=True) / light.norm()).clamp(min=0))  # noqa: E731
     out = []
     with torch.no_grad():
         for s in range(0, motion.num_frames, 16):
             sel = np.arange(s, min(motion.num_frames, s + 16))
             v = head_vertices(model, mesh, motion, sel)
-            R = torch.as_tensor(cam.R[sel], dtype=torch.float32)
-            tt = torch.as_tensor(cam.t[sel], dtype=torch.float32)
-            camv = torch.einsum("bij,bvj->bvi", R, v) + tt[:, None]
-            attrs = torch.cat([albedo[None].expand(len(v), -1, -1), vertex_normals(camv, mesh.faces)], -1)
-            img, cov = render_channels(camv, torch.as_tensor(cam.K[sel], dtype=torch.float32), mesh.faces, h, w,
-                                       attrs, supersample)
-            alb = img[:, :3] / cov.clamp(min=1e-6)
-            n = torch.nn.functional.normalize(img[:, 3:6], dim=1)
-            shade = 0.4 + 0.6 * (-(n * light).sum(1, keepdim=True) / light.norm()).clamp(min=0)
-            frame = (alb * shade).clamp(0, 1) * cov + bg * (1 - cov)
+            rgb, cov = render_shaded(v, cam, sel, mesh.faces, albedo, lit, supersample)
+            frame = rgb.clamp(0, 1) * cov + bg * (1 - cov)
             out.append((frame.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
     return np.concatenate(out)
 

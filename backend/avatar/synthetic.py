@@ -54,6 +54,23 @@ def background(width: int, height: int) -> np.ndarray:
     return np.stack([0.3 + 0.2 * np.sin(6 * xx), 0.4 + 0.2 * np.cos(5 * yy), 0.5 + 0.1 * np.sin(4 * (xx + yy))], -1)
 
 
+def render_shaded(vertices: torch.Tensor, cam: Camera, frames: np.ndarray, faces: torch.Tensor,
+                  colour: torch.Tensor, shade, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """World ``vertices`` (B, V, 3) of ``frames`` (B,) seen by ``cam``, each vertex coloured ``colour`` (V, 3) and lit
+    by ``shade(colour (B, 3, H, W), unit normal (B, 3, H, W)) -> (B, 3, H, W)`` -> (image (B, 3, H, W), coverage
+    (B, 1, H, W)); the image is meaningful where the coverage is > 0."""
+    w, h = cam.image_size
+    R = torch.as_tensor(cam.R[frames], dtype=torch.float32)
+    t = torch.as_tensor(cam.t[frames], dtype=torch.float32)
+    camv = torch.einsum("bij,bvj->bvi", R, vertices) + t[:, None]
+    attrs = torch.cat([colour[None].expand(len(vertices), -1, -1), vertex_normals(camv, faces)], -1)
+    img, cov = render_channels(camv, torch.as_tensor(cam.K[frames], dtype=torch.float32), faces, h, w, attrs,
+                               supersample)
+    c = img[:, :3] / cov.clamp(min=1e-6)
+    n = torch.nn.functional.normalize(img[:, 3:6], dim=1)
+    return shade(c, n), cov
+
+
 def render_synthetic_frames(motion: Motion, supersample: int = 2) -> np.ndarray:
     """Frames (F, H, W, 3) uint8 RGB of the procedural body in ``motion`` (which must carry a camera)."""
     model = ProceduralBody()
@@ -67,15 +84,8 @@ def render_synthetic_frames(motion: Motion, supersample: int = 2) -> np.ndarray:
             sl = slice(s, s + 16)
             v = model(torch.as_tensor(motion.rotvec[sl], dtype=torch.float32),
                       torch.as_tensor(motion.transl[sl], dtype=torch.float32)).vertices
-            R = torch.as_tensor(cam.R[sl], dtype=torch.float32)
-            t = torch.as_tensor(cam.t[sl], dtype=torch.float32)
-            camv = torch.einsum("bij,bvj->bvi", R, v) + t[:, None]
-            attrs = torch.cat([code[None].expand(len(v), -1, -1), vertex_normals(camv, model.faces)], -1)
-            img, cov = render_channels(camv, torch.as_tensor(cam.K[sl], dtype=torch.float32), model.faces, h, w,
-                                       attrs, supersample)
-            c = img[:, :3] / cov.clamp(min=1e-6)
-            n = torch.nn.functional.normalize(img[:, 3:6], dim=1)
-            frame = texture(c, n) * cov + bg * (1 - cov)
+            rgb, cov = render_shaded(v, cam, np.arange(s, s + len(v)), model.faces, code, texture, supersample)
+            frame = rgb * cov + bg * (1 - cov)
             out.append((frame.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
     return np.concatenate(out)
 
