@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from backend.avatar.dataset import AvatarData, load_dataset
 from backend.avatar.losses import VGGPerceptual, psnr, ssim, ssim_map
+from backend.avatar.metrics import person_region
 from backend.avatar.config import TrainConfig
 from backend.avatar.unet import AvatarUNet, UNetConfig
 
@@ -154,7 +155,8 @@ def compute_loss(pred, target, mask, valid, cfg: TrainConfig, vgg=None) -> tuple
     loss = cfg.l1 * l1
     terms = {"l1": float(l1.detach())}
     if cfg.ssim > 0:
-        s = (ssim_map(rgb, target).mean(1, keepdim=True) * valid).sum() / valid.sum().clamp(min=1)
+        region = valid * person_region(mask, torch.zeros_like(mask)) if cfg.person_ssim else valid
+        s = (ssim_map(rgb, target).mean(1, keepdim=True) * region).sum() / region.sum().clamp(min=1)
         loss = loss + cfg.ssim * (1 - s)
         terms["ssim"] = float(s.detach())
     if cfg.mask > 0:

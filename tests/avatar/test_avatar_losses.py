@@ -61,3 +61,22 @@ def test_unet_shapes_and_batchnorm_folding():
         fused = fuse_for_inference(net)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
         assert torch.allclose(fused(x), y, atol=1e-5)
+
+
+def test_person_ssim_scores_only_the_person_region():
+    from backend.avatar.config import TrainConfig
+    from backend.avatar.train import compute_loss
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 64, 64, generator=gen)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 20:44, 24:40] = 1
+    valid = torch.ones_like(mask)
+    pred = torch.cat([target.clone(), mask], 1)
+    pred[:, :3, :, 56:] = torch.rand(1, 3, 64, 8, generator=gen)  # wrong only far from the person
+    _, whole = compute_loss(pred, target, mask, valid, TrainConfig())
+    _, person = compute_loss(pred, target, mask, valid, TrainConfig(person_ssim=True))
+    assert person["ssim"] > 0.999 and whole["ssim"] < 0.95
+    pred[:, :3, 30:34, 30:34] = 1 - target[:, :, 30:34, 30:34]  # now wrong inside the person too
+    _, inside = compute_loss(pred, target, mask, valid, TrainConfig(person_ssim=True))
+    assert inside["ssim"] < 0.99

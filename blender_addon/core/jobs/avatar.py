@@ -24,7 +24,8 @@ ROLE_FRAMES = "frames"  # folder of RGBA PNGs %05d.png
 class TrainConfig:
     """steps: optimiser steps in total (a resumed run continues up to this); batch: images per step; lr: Adam
     learning rate (cosine decay to 5 %); l1/ssim/mask/vgg: loss weights (vgg needs ``vgg_weights``, a local file);
-    fg_weight: extra L1 weight inside the person mask; bg_random: probability of a random background colour
+    fg_weight: extra L1 weight inside the person mask; person_ssim: the SSIM term over the person region (the true
+    mask dilated by 2 % of the side, as the person-region metrics) instead of the whole valid crop; bg_random: probability of a random background colour
     (otherwise black); shift/scale: random affine jitter (fraction of the image / relative zoom) applied to input
     and target together; amp: mixed precision on CUDA; eval_every/ckpt_every: in steps; texture: channels of the
     learnable neural texture on the body surface (0: none), texture_res: its finest side in texels, texture_lr: its
@@ -41,6 +42,7 @@ class TrainConfig:
     vgg: float = 0.0
     vgg_weights: str = ""
     fg_weight: float = 2.0
+    person_ssim: bool = False
     bg_random: float = 0.8
     shift: float = 0.04
     scale: float = 0.08
