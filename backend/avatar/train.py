@@ -154,6 +154,10 @@ def compute_loss(pred, target, mask, valid, cfg: TrainConfig, vgg=None) -> tuple
     l1 = ((rgb - target).abs().mean(1, keepdim=True) * w).sum() / w.sum().clamp(min=1)
     loss = cfg.l1 * l1
     terms = {"l1": float(l1.detach())}
+    if cfg.mse > 0:
+        mse = (((rgb - target) ** 2).mean(1, keepdim=True) * w).sum() / w.sum().clamp(min=1)
+        loss = loss + cfg.mse * mse
+        terms["mse"] = float(mse.detach())
     if cfg.ssim > 0:
         region = valid * person_region(mask, torch.zeros_like(mask)) if cfg.person_ssim else valid
         s = (ssim_map(rgb, target).mean(1, keepdim=True) * region).sum() / region.sum().clamp(min=1)
