@@ -193,7 +193,9 @@ def evaluate_split(model, data: AvatarData, split: str = "val", batch: int = 16)
     """Mean metrics over a split, every image over black against the masked frame (see ``metrics.py``):
     person_psnr/person_ssim (dB, [0-1]) inside the person region, the same for the copy-the-input baseline,
     mask_iou, sharpness (prediction/truth high-frequency energy), and the whole-frame psnr/ssim of the valid
-    region as frame_psnr/frame_ssim (mostly background: not a likeness figure)."""
+    region as frame_psnr/frame_ssim (mostly background: not a likeness figure). Frames without a person in their
+    mask are left out of the person figures (an empty render would score 100 dB there): ``person_frames`` counts
+    the frames scored."""
     from backend.avatar.metrics import person_metrics
 
     idx = data.indices(split)
@@ -210,10 +212,13 @@ def evaluate_split(model, data: AvatarData, split: str = "val", batch: int = 16)
         res["frame_psnr"].append(psnr(pred * v, gt * v))
         res["frame_ssim"].append(ssim(pred * v, gt * v))
         res["baseline_frame_psnr"].append(psnr(x[:, :3] * v, gt * v))
+        no_person = (m * v).flatten(1).amax(1) < 0.5  # no person truth (the perception found none): not scored
         for k, val in person_metrics(out[:, :3], out[:, 3:4], y, m, v, x[:, :3], x[:, -1:]).items():
-            res.setdefault(k, []).append(val)
-    means = {k: float(torch.cat(vals).nanmean()) for k, vals in res.items()}
-    return means | {"gain_db": means["person_psnr"] - means["baseline_person_psnr"], "frames": int(len(idx))}
+            res.setdefault(k, []).append(val.masked_fill(no_person, float("nan")))
+        res.setdefault("person_frames", []).append((~no_person).float())
+    means = {k: float(torch.cat(vals).nanmean()) for k, vals in res.items() if k != "person_frames"}
+    return means | {"gain_db": means["person_psnr"] - means["baseline_person_psnr"], "frames": int(len(idx)),
+                    "person_frames": int(torch.cat(res["person_frames"]).sum())}
 
 
 def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConfig(), device: str = "auto",
