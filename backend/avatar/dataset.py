@@ -2,7 +2,8 @@
 
 Folder layout (``out_dir``):
 - ``data.npz``: inputs (N, C, S, S) uint8 network input channels (see ``RasterSpec.channel_names``),
-  frames (N, 3, S, S) uint8 RGB crops, masks (N, 2, S, S) uint8 (person, valid = inside the source image),
+  frames (N, 3, S, S) uint8 RGB crops, masks (N, 2, S, S) uint8 (person, valid = supervised: inside the source
+  image, or outside it far from the body, known background),
   frame_index (N,) the video frame of each motion frame (``Motion.source_frames``: frame_start + i * frame_stride),
   split (N,) int8 (0 train, 1 validation, 2 test, -1 gap), crop (N, 3) (x0, y0, side) source pixels,
   K (N, 3, 3) crop intrinsics.
@@ -145,6 +146,17 @@ def crop_boxes(bbox: np.ndarray, image_size: tuple[int, int], mode: str = "per_f
     x0 = np.floor(centre[:, 0] - s / 2).astype(int)
     y0 = np.floor(centre[:, 1] - s / 2).astype(int)
     return np.stack([x0, y0, np.full(len(bbox), s)], 1)
+
+
+def known_background(valid: np.ndarray, coverage: np.ndarray, margin: float = 0.06) -> np.ndarray:
+    """valid (N, S, S) in [0, 1] widened to the crop's parts outside the source image far (``margin`` of the side)
+    from the body raster coverage (N, S, S): no person can be there, so the network learns an empty matte there
+    rather than nothing (crops run past the image edges where the person nears them: left unknown, the matte grows an unsupervised grey
+    band there)."""
+    r = max(1, int(round(margin * valid.shape[-1])))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    near = np.stack([cv2.dilate((c > 0.05).astype(np.uint8), kernel) for c in coverage]).astype(np.float32)
+    return np.maximum(valid, 1 - near)
 
 
 def crop_image(img: np.ndarray, box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -307,7 +319,7 @@ def build_dataset(video: str | Path, motion_path: str | Path, out_dir: str | Pat
     masks = person_masks(list(crops), coverage, size, mask_source if cached is not None or mask_source != "keypoints"
                          else "raster", cached)
     frames = np.stack(crops).transpose(0, 3, 1, 2)
-    valid = np.stack(valids)
+    valid = known_background(np.stack(valids), coverage)
     masks_u8 = (np.stack([masks * valid, valid], 1) * 255).round().astype(np.uint8)
     check_masks(video, motion_path, masks_u8, coverage, labels, meta_source=str(kp_file or mask_source))
     out_dir = Path(out_dir)

@@ -18,8 +18,8 @@ import torch
 
 from backend.avatar import render
 from backend.avatar.body import colour_code, load_model, motion_vertices
-from backend.avatar.dataset import (SPLIT_NAMES, check_masks, crop_boxes, crop_image, crop_intrinsics, person_masks,
-                                    read_video_frames)
+from backend.avatar.dataset import (SPLIT_NAMES, check_masks, crop_boxes, crop_image, crop_intrinsics,
+                                    known_background, person_masks, read_video_frames)
 from backend.avatar.dataset_write import write_dataset
 from blender_addon.core.motion import Motion
 
@@ -107,16 +107,6 @@ def view_samples(model, verts: torch.Tensor, view: ViewCamera, take_frames: np.n
     masks_u8 = (np.stack([masks * valid, valid], 1) * 255).round().astype(np.uint8)
     return {"inputs": np.concatenate(inputs), "frames": np.stack(crops).transpose(0, 3, 1, 2), "masks": masks_u8,
             "crop": boxes, "K": Kc, "coverage": coverage}
-
-
-def known_background(valid: np.ndarray, coverage: np.ndarray, margin: float = 0.06) -> np.ndarray:
-    """valid (N, S, S) in [0, 1] widened to the crop's parts outside the source image far (``margin`` of the side)
-    from the body raster coverage (N, S, S): no person can be there, so the network learns an empty matte there
-    rather than nothing (the tall portrait views crop past the image edges, and the held-out view's crops need not)."""
-    r = max(1, int(round(margin * valid.shape[-1])))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    near = np.stack([cv2.dilate((c > 0.05).astype(np.uint8), kernel) for c in coverage]).astype(np.float32)
-    return np.maximum(valid, 1 - near)
 
 
 def build_multiview_dataset(motion_path: str | Path, out_dir: str | Path, train_views: list[str | int],

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from backend.avatar.dataset import AvatarData, load_dataset
 from backend.avatar.losses import VGGPerceptual, psnr, ssim, ssim_map
+from backend.avatar.metrics import person_region
 from backend.avatar.config import TrainConfig
 from backend.avatar.unet import AvatarUNet, UNetConfig
 
@@ -153,8 +154,13 @@ def compute_loss(pred, target, mask, valid, cfg: TrainConfig, vgg=None) -> tuple
     l1 = ((rgb - target).abs().mean(1, keepdim=True) * w).sum() / w.sum().clamp(min=1)
     loss = cfg.l1 * l1
     terms = {"l1": float(l1.detach())}
+    if cfg.mse > 0:
+        mse = (((rgb - target) ** 2).mean(1, keepdim=True) * w).sum() / w.sum().clamp(min=1)
+        loss = loss + cfg.mse * mse
+        terms["mse"] = float(mse.detach())
     if cfg.ssim > 0:
-        s = (ssim_map(rgb, target).mean(1, keepdim=True) * valid).sum() / valid.sum().clamp(min=1)
+        region = valid * person_region(mask, torch.zeros_like(mask)) if cfg.person_ssim else valid
+        s = (ssim_map(rgb, target).mean(1, keepdim=True) * region).sum() / region.sum().clamp(min=1)
         loss = loss + cfg.ssim * (1 - s)
         terms["ssim"] = float(s.detach())
     if cfg.mask > 0:
@@ -187,7 +193,9 @@ def evaluate_split(model, data: AvatarData, split: str = "val", batch: int = 16)
     """Mean metrics over a split, every image over black against the masked frame (see ``metrics.py``):
     person_psnr/person_ssim (dB, [0-1]) inside the person region, the same for the copy-the-input baseline,
     mask_iou, sharpness (prediction/truth high-frequency energy), and the whole-frame psnr/ssim of the valid
-    region as frame_psnr/frame_ssim (mostly background: not a likeness figure)."""
+    region as frame_psnr/frame_ssim (mostly background: not a likeness figure). Frames without a person in their
+    mask are left out of the person figures (an empty render would score 100 dB there): ``person_frames`` counts
+    the frames scored."""
     from backend.avatar.metrics import person_metrics
 
     idx = data.indices(split)
@@ -204,10 +212,13 @@ def evaluate_split(model, data: AvatarData, split: str = "val", batch: int = 16)
         res["frame_psnr"].append(psnr(pred * v, gt * v))
         res["frame_ssim"].append(ssim(pred * v, gt * v))
         res["baseline_frame_psnr"].append(psnr(x[:, :3] * v, gt * v))
+        no_person = (m * v).flatten(1).amax(1) < 0.5  # no person truth (the perception found none): not scored
         for k, val in person_metrics(out[:, :3], out[:, 3:4], y, m, v, x[:, :3], x[:, -1:]).items():
-            res.setdefault(k, []).append(val)
-    means = {k: float(torch.cat(vals).nanmean()) for k, vals in res.items()}
-    return means | {"gain_db": means["person_psnr"] - means["baseline_person_psnr"], "frames": int(len(idx))}
+            res.setdefault(k, []).append(val.masked_fill(no_person, float("nan")))
+        res.setdefault("person_frames", []).append((~no_person).float())
+    means = {k: float(torch.cat(vals).nanmean()) for k, vals in res.items() if k != "person_frames"}
+    return means | {"gain_db": means["person_psnr"] - means["baseline_person_psnr"], "frames": int(len(idx)),
+                    "person_frames": int(torch.cat(res["person_frames"]).sum())}
 
 
 def train(dataset: str | Path, out_dir: str | Path, cfg: TrainConfig = TrainConfig(), device: str = "auto",

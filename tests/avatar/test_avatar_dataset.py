@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from backend.avatar.dataset import SplitSpec, crop_boxes, crop_intrinsics, load_dataset, split_time_blocks
+from backend.avatar.dataset import (SplitSpec, crop_boxes, crop_image, crop_intrinsics, known_background, load_dataset,
+                                    split_time_blocks)
 from backend.avatar.raster import project
 
 
@@ -128,3 +129,15 @@ def test_dataset_reads_the_video_frames_of_a_strided_motion(synthetic_clip, tmp_
         wrong = crop_image(video[i], crop[i], 64)[0].transpose(2, 0, 1)
         err_right = np.abs(frames[i].astype(float) - right).mean()
         assert err_right < 1e-6 < np.abs(frames[i].astype(float) - wrong).mean()
+
+
+def test_crop_past_the_image_edge_is_known_background_far_from_the_body():
+    img = np.full((100, 200, 3), 128, np.uint8)
+    _, valid = crop_image(img, np.array([150, 20, 80]), 64)  # the crop's right part lies outside the image
+    assert valid[:, -1].max() == 0 and valid[:, 0].min() == 1
+    coverage = np.zeros((1, 64, 64), np.float32)
+    coverage[0, 20:40, 30:42] = 1  # the body, near the image edge (x = 50 px of 80 -> 40 of 64)
+    out = known_background(valid[None], coverage)[0]
+    assert (out[:, :40] == 1).all()  # inside the image: unchanged
+    assert out[30, 44] == 0  # outside the image next to the body: still unknown
+    assert out[2, 62] == 1 and out[62, 62] == 1  # outside the image far from the body: background

@@ -61,3 +61,41 @@ def test_unet_shapes_and_batchnorm_folding():
         fused = fuse_for_inference(net)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
         assert torch.allclose(fused(x), y, atol=1e-5)
+
+
+def test_person_ssim_scores_only_the_person_region():
+    from backend.avatar.config import TrainConfig
+    from backend.avatar.train import compute_loss
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 64, 64, generator=gen)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 20:44, 24:40] = 1
+    valid = torch.ones_like(mask)
+    pred = torch.cat([target.clone(), mask], 1)
+    pred[:, :3, :, 56:] = torch.rand(1, 3, 64, 8, generator=gen)  # wrong only far from the person
+    _, whole = compute_loss(pred, target, mask, valid, TrainConfig())
+    _, person = compute_loss(pred, target, mask, valid, TrainConfig(person_ssim=True))
+    assert person["ssim"] > 0.999 and whole["ssim"] < 0.95
+    pred[:, :3, 30:34, 30:34] = 1 - target[:, :, 30:34, 30:34]  # now wrong inside the person too
+    _, inside = compute_loss(pred, target, mask, valid, TrainConfig(person_ssim=True))
+    assert inside["ssim"] < 0.99
+
+
+def test_mse_term_weights_person_pixels_by_fg_weight():
+    from backend.avatar.config import TrainConfig
+    from backend.avatar.train import compute_loss
+
+    target = torch.zeros(1, 3, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., :16, :] = 1  # the top half is the person
+    valid = torch.ones_like(mask)
+    person_err = torch.cat([target.clone(), mask], 1)
+    person_err[:, :3, :16] = 0.5
+    bg_err = torch.cat([target.clone(), mask], 1)
+    bg_err[:, :3, 16:] = 0.5
+    cfg = TrainConfig(mse=1.0, fg_weight=8.0)
+    _, on_person = compute_loss(person_err, target, mask, valid, cfg)
+    _, on_bg = compute_loss(bg_err, target, mask, valid, cfg)
+    assert on_person["mse"] == pytest.approx(9 * on_bg["mse"], rel=1e-5)
+    assert on_bg["mse"] == pytest.approx(0.25 / 10, rel=1e-5)  # weights 9 (person) + 1 (background) per pixel pair

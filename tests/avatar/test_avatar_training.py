@@ -68,3 +68,21 @@ def test_train_job_reports_progress_and_cancels_with_a_checkpoint(synthetic_data
     assert state["step"] == 6
     with pytest.raises(JobError, match="video"):
         train_avatar({"steps": 1}, JobContext("j2", tmp_path / "other", "cpu", report, threading.Event()))
+
+
+def test_frames_without_a_person_are_left_out_of_the_person_figures(synthetic_dataset, short_run):
+    import dataclasses
+
+    from backend.avatar.dataset import load_dataset
+    from backend.avatar.train import evaluate_split, load_checkpoint
+
+    model, _ = load_checkpoint(short_run)
+    data = load_dataset(synthetic_dataset)
+    test = data.indices("test")
+    full = evaluate_split(model, data, "test")
+    masks = data.masks.clone()
+    masks[test[0], 0] = 0  # the perception found no person on this frame
+    emptied = evaluate_split(model, dataclasses.replace(data, masks=masks), "test")
+    assert full["person_frames"] == len(test) and emptied["person_frames"] == len(test) - 1
+    assert emptied["person_psnr"] < 60  # not the 100 dB an empty region scores
+    assert emptied["person_psnr"] != full["person_psnr"]

@@ -24,7 +24,10 @@ ROLE_FRAMES = "frames"  # folder of RGBA PNGs %05d.png
 class TrainConfig:
     """steps: optimiser steps in total (a resumed run continues up to this); batch: images per step; lr: Adam
     learning rate (cosine decay to 5 %); l1/ssim/mask/vgg: loss weights (vgg needs ``vgg_weights``, a local file);
-    fg_weight: extra L1 weight inside the person mask; bg_random: probability of a random background colour
+    fg_weight: extra L1 (and mse) weight inside the person mask; mse: weight of a squared-error term weighted as
+    the L1 (the error PSNR measures: it favours the mean colour where the fit is unsure, L1 the median);
+    person_ssim: the SSIM term over the person region (the true mask dilated by 2 % of the side, as the
+    person-region metrics) instead of the whole valid crop; bg_random: probability of a random background colour
     (otherwise black); shift/scale: random affine jitter (fraction of the image / relative zoom) applied to input
     and target together; amp: mixed precision on CUDA; eval_every/ckpt_every: in steps; texture: channels of the
     learnable neural texture on the body surface (0: none), texture_res: its finest side in texels, texture_lr: its
@@ -36,11 +39,13 @@ class TrainConfig:
     base: int = 32
     depth: int = 4
     l1: float = 1.0
+    mse: float = 0.0
     ssim: float = 0.2
     mask: float = 0.1
     vgg: float = 0.0
     vgg_weights: str = ""
     fg_weight: float = 2.0
+    person_ssim: bool = False
     bg_random: float = 0.8
     shift: float = 0.04
     scale: float = 0.08
