@@ -20,7 +20,8 @@ NOTE = ("every image is the RGBA output over black vs the masked frame. person_*
         "predicted masks dilated by 2 % of the side (the headline); baseline_person_*: the colour-code input copied, "
         "inside its own region; gain_db = person_psnr - baseline_person_psnr; mask_iou: predicted matte vs person "
         "mask; sharpness: Laplacian energy of the prediction over the truth's inside the person (1 = as sharp, a "
-        "blur far below 1); frame_*: the whole valid crop, mostly background (not a likeness figure)")
+        "blur far below 1); frames whose person mask is empty are left out of the person figures (person_frames "
+        "counts the scored ones); frame_*: the whole valid crop, mostly background (not a likeness figure)")
 
 
 def side_by_side(inputs: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, rows: int = 4) -> np.ndarray:
