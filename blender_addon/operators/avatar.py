@@ -9,8 +9,8 @@ import bpy
 from .. import body_record
 from ..core.jobs.avatar import ROLE_CHECKPOINT, ROLE_FRAMES, RenderAvatarParams, TrainAvatarParams
 from ..preferences import get_prefs
-from .base import JobOperator, JobStep, backend_poll
-from .targets import body_armature, existing_path, model_dir_param
+from .base import JobOperator, JobStep
+from .targets import body_armature, body_poll, existing_path, model_dir_param
 
 
 def train_steps(context, name: str, prefix: str = ""):
@@ -57,13 +57,8 @@ class SMPLPIX_OT_train_avatar(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, TrainAvatarParams.KIND):
-            return False
-        arm = body_armature(context)
-        if arm is None or not arm.smplpix.video_path or not arm.smplpix.motion_path:
-            cls.poll_message_set("Select a body estimated from a video (it needs the video and its motion)")
-            return False
-        return True
+        return body_poll(cls, context, "Select a body estimated from a video (it needs the video and its motion)",
+                         TrainAvatarParams.KIND, ("video_path", "motion_path"))
 
     def steps(self, context):
         checkpoint = yield from train_steps(context, body_armature(context).name)
@@ -79,13 +74,8 @@ class SMPLPIX_OT_render_avatar(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, RenderAvatarParams.KIND):
-            return False
-        arm = body_armature(context)
-        if arm is None or not arm.smplpix.avatar_path:
-            cls.poll_message_set("Select a body with a trained avatar (Avatar > Train Avatar)")
-            return False
-        return True
+        return body_poll(cls, context, "Select a body with a trained avatar (Avatar > Train Avatar)",
+                         RenderAvatarParams.KIND, ("avatar_path",))
 
     def steps(self, context):
         image = yield from render_steps(context, body_armature(context).name)

@@ -7,7 +7,7 @@ from pathlib import Path
 import bpy
 
 from ..body_record import body_camera
-from .targets import body_armature
+from .targets import body_armature, body_poll
 
 
 class SMPLPIX_OT_export_body(bpy.types.Operator):
@@ -28,10 +28,7 @@ class SMPLPIX_OT_export_body(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if body_armature(context) is None:
-            cls.poll_message_set("Select a body built by SMPLpix (its armature or mesh)")
-            return False
-        return True
+        return body_poll(cls, context, "Select a body built by SMPLpix (its armature or mesh)")
 
     def execute(self, context):
         from ..export.exporter import export_scene

@@ -13,7 +13,7 @@ from ..core.jobs.scan import ScanFitParams, ScanRigParams
 from ..preferences import get_prefs
 from .base import JobOperator, JobStep, UserError, backend_poll
 from .body import select_only, tag_built
-from .targets import body_armature, existing_path, model_dir_param
+from .targets import body_armature, body_poll, existing_path, model_dir_param
 
 
 
@@ -118,13 +118,7 @@ class SMPLPIX_OT_scan_rig(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not backend_poll(cls, ScanRigParams.KIND):
-            return False
-        arm = body_armature(context)
-        if arm is None or not arm.smplpix.scan_fit_path:
-            cls.poll_message_set("Select a body made by Fit Body first")
-            return False
-        return True
+        return body_poll(cls, context, "Select a body made by Fit Body first", ScanRigParams.KIND, ("scan_fit_path",))
 
     def steps(self, context):
         from ..builders.mesh import add_vertex_groups
@@ -167,10 +161,7 @@ class SMPLPIX_OT_scan_apply_motion(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if body_armature(context) is None:
-            cls.poll_message_set("Select a body first")
-            return False
-        return True
+        return body_poll(cls, context, "Select a body first")
 
     def execute(self, context):
         from ..builders.scene import apply_motion

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bpy
 
-from .base import UserError
+from .base import UserError, backend_poll
 
 
 def existing_path(path: str, what: str) -> str:
@@ -22,6 +22,18 @@ def body_armature(context):
     from ..body_record import find_body
 
     return find_body(context.active_object)
+
+
+def body_poll(cls, context, why: str, kind: str | None = None, needs: tuple[str, ...] = ()) -> bool:
+    """Shared poll of the operators on the selected body: the backend can run job ``kind`` (when given) and a body
+    is selected whose record has every field in ``needs`` set; explains itself with ``why`` otherwise."""
+    if kind is not None and not backend_poll(cls, kind):
+        return False
+    arm = body_armature(context)
+    if arm is None or not all(getattr(arm.smplpix, field) for field in needs):
+        cls.poll_message_set(why)
+        return False
+    return True
 
 
 def model_dir_param(prefs, params: dict, model: str | None = None) -> dict:
